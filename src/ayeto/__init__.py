@@ -1,0 +1,1 @@
+"""ayeto: the Conversation API v3 server, store, CLI and client."""

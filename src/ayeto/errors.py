@@ -1,0 +1,62 @@
+"""The errors a request can end in; the API renders each as `{"detail": ...}` with its status.
+
+    AyetoError
+    ├── BadRequest           400  malformed parameters, body or filter
+    │   └── QueryTimeout     400  a query ran past the statement timeout
+    ├── Unauthorized         401  missing or invalid API key
+    ├── Forbidden            403  the conversation belongs to someone else
+    ├── NotFound             404  no conversation with that id
+    ├── PayloadTooLarge      413  request body over the size limit
+    ├── RateLimited          429  the key made too many requests
+    └── Unavailable          503  the database cannot be reached
+"""
+
+from __future__ import annotations
+
+
+class AyetoError(Exception):
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(AyetoError):
+    status_code = 400
+
+
+class QueryTimeout(BadRequest):
+    pass
+
+
+class Unauthorized(AyetoError):
+    status_code = 401
+
+
+class Forbidden(AyetoError):
+    status_code = 403
+
+
+class NotFound(AyetoError):
+    status_code = 404
+
+    def __init__(self, entity_id: str) -> None:
+        # The spec's own wording (`Example error response`).
+        super().__init__(f"not found, id: {entity_id}")
+
+
+class PayloadTooLarge(AyetoError):
+    status_code = 413
+
+
+class RateLimited(AyetoError):
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Unavailable(AyetoError):
+    status_code = 503

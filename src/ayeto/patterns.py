@@ -1,0 +1,42 @@
+"""Regular expressions with RE2 semantics: linear time, no backreferences or look-around.
+
+One compiled-pattern cache serves the filter validator and the SQLite `regexp` function, so a
+pattern is compiled once per process, not once per row.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import re2
+
+MAX_PATTERN_LENGTH = 1000
+
+
+class PatternError(ValueError):
+    pass
+
+
+_OPTIONS = re2.Options()
+# A refused pattern is the caller's mistake, reported in the 400; it is not worth a log line.
+_OPTIONS.log_errors = False
+
+
+@lru_cache(maxsize=512)
+def compile_pattern(pattern: str) -> Any:
+    """Compile `pattern` with RE2's default options (case-sensitive, `.` excludes newline)."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise PatternError(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+    try:
+        return re2.compile(pattern, _OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else b"not a valid RE2 pattern"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise PatternError(str(reason)) from None
+
+
+def search(pattern: str, text: str | None) -> bool:
+    """True when `pattern` matches anywhere in `text` (unanchored, like `re.search`)."""
+    return text is not None and compile_pattern(pattern).search(text) is not None

@@ -1,0 +1,83 @@
+"""The `Store` interface: everything the API and the CLI ask of a database.
+
+Documents cross this boundary as plain dicts in the exact shape of `PublicConversationView` (UUIDs
+as lowercase strings, timestamps as integer milliseconds), ready to be serialized once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ayeto.query import Query
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key as stored: never the plain key, only its SHA-256 digest."""
+
+    id: str
+    user_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: int
+    last_used_at: int | None = None
+    expires_at: int | None = None
+    revoked_at: int | None = None
+
+
+class Store(Protocol):
+    """A conversation store. Every conversation operation is scoped to one owner (a user id)."""
+
+    #: True when calls are short and local (an embedded database), so the server may run them on
+    #: its event loop instead of paying a thread hand-off per request.
+    inline: bool
+
+    def find(self, owner: str, query: Query) -> Iterator[list[Document]]:
+        """The owner's conversations matching `query`, in order, in batches (one snapshot)."""
+        ...
+
+    def get(self, owner: str, conversation_id: str, now: int) -> Document:
+        """The conversation, after recording that `owner` accessed it at `now`.
+
+        Raises NotFound for an unknown id and Forbidden for someone else's conversation.
+        """
+        ...
+
+    def delete(self, owner: str, conversation_id: str) -> None:
+        """Remove the conversation and its messages atomically; raises like `get`."""
+        ...
+
+    def upsert(self, documents: Iterable[Document]) -> int:
+        """Insert or replace (by id) every document, all in one transaction; returns the count.
+
+        If iterating `documents` raises, nothing is written and the exception propagates.
+        """
+        ...
+
+    def export(self, owner: str | None = None) -> Iterator[Document]:
+        """Every conversation (or one owner's) in a stable order, as `upsert` takes them back."""
+        ...
+
+    def add_key(self, key: ApiKey, digest: str) -> None: ...
+
+    def key_by_digest(self, digest: str) -> ApiKey | None: ...
+
+    def list_keys(self, user_id: str | None = None) -> list[ApiKey]: ...
+
+    def revoke_key(self, key_id: str | None, digest: str | None, now: int) -> ApiKey | None:
+        """Revoke the key with this id or digest; None when there is no such key."""
+        ...
+
+    def touch_key(self, key_id: str, now: int) -> None:
+        """Record that the key was used at `now`."""
+        ...
+
+    def is_ready(self) -> bool:
+        """True when the database answers and its schema is current."""
+        ...
+
+    def close(self) -> None: ...

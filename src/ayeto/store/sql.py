@@ -1,0 +1,396 @@
+"""The `Store` over SQLAlchemy Core, shared by every backend; see `dialects` for what differs.
+
+Reads build response documents straight from rows (one query for a page of conversations, one for
+all of their messages), so a response is serialized exactly once, by the API.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, Row, delete, exists, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+
+from ayeto.errors import Forbidden, NotFound
+from ayeto.query import Condition, Op, Query
+from ayeto.store import migrations
+from ayeto.store.base import ApiKey, Document
+from ayeto.store.dialects import Dialect
+from ayeto.store.schema import NOBODY, api_keys, conversations, messages
+
+BATCH = 200
+
+_C = conversations.c
+_M = messages.c
+_CONVERSATION_COLUMNS = (
+    _C.id,
+    _C.name,
+    _C.model,
+    _C.img_gen_model,
+    _C.summary,
+    _C.organization_id,
+    _C.assistant_id,
+    _C.owner_id,
+    _C.created_at,
+    _C.updated_by,
+    _C.updated_at,
+    _C.accessed_by,
+    _C.accessed_at,
+)
+_MESSAGE_COLUMNS = (
+    _M.conversation_id,
+    _M.id,
+    _M.timestamp,
+    _M.role,
+    _M.content,
+    _M.reasoning_content,
+    _M.model,
+    _M.img_gen,
+)
+_KEY_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.user_id,
+    api_keys.c.name,
+    api_keys.c.scopes,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.expires_at,
+    api_keys.c.revoked_at,
+)
+
+_COMPARISONS: dict[Op, Callable[[Any, Any], ColumnElement[bool]]] = {
+    Op.EQ: operator.eq,
+    Op.LT: operator.lt,
+    Op.GT: operator.gt,
+    Op.LE: operator.le,
+    Op.GE: operator.ge,
+}
+
+
+class SqlStore:
+    def __init__(self, engine: Engine, dialect: Dialect) -> None:
+        self.engine = engine
+        self.dialect = dialect
+        self.inline = dialect.inline
+
+    # -- conversations ---------------------------------------------------------------------------
+
+    def find(self, owner: str, query: Query) -> Iterator[list[Document]]:
+        statement = (
+            select(*_CONVERSATION_COLUMNS)
+            .where(_C.owner_id == owner, *(self._clause(c) for c in query.conditions))
+            .order_by(*self._order(query))
+            .offset(query.offset)
+        )
+        if query.limit is not None:
+            statement = statement.limit(query.limit)
+        with self._read() as connection:
+            rows = connection.execute(statement)
+            for page in rows.partitions(BATCH):
+                yield _documents(connection, owner, page)
+
+    def get(self, owner: str, conversation_id: str, now: int) -> Document:
+        statement = (
+            update(conversations)
+            .where(_C.owner_id == owner, _C.id == conversation_id)
+            .values(accessed_by=owner, accessed_at=now)
+            .returning(*_CONVERSATION_COLUMNS)
+        )
+        with self._write() as connection:
+            row = connection.execute(statement).one_or_none()
+            if row is None:
+                raise _missing(connection, conversation_id)
+            return _documents(connection, owner, [row])[0]
+
+    def delete(self, owner: str, conversation_id: str) -> None:
+        statement = delete(conversations).where(_C.owner_id == owner, _C.id == conversation_id)
+        with self._write() as connection:
+            # Messages go with it: ON DELETE CASCADE, in the same transaction.
+            if connection.execute(statement).rowcount == 0:
+                raise _missing(connection, conversation_id)
+
+    def upsert(self, documents: Iterable[Document]) -> int:
+        count = 0
+        with self._write() as connection:
+            for chunk in _batched(documents, 500):
+                # The last of several documents with one id wins, as it would one at a time.
+                latest = {document["id"]: document for document in chunk}
+                connection.execute(delete(conversations).where(_C.id.in_(list(latest))))
+                connection.execute(insert(conversations), [_row(d) for d in latest.values()])
+                message_rows = [m for d in latest.values() for m in _message_rows(d)]
+                if message_rows:
+                    connection.execute(insert(messages), message_rows)
+                count += len(chunk)
+        return count
+
+    def export(self, owner: str | None = None) -> Iterator[Document]:
+        statement = select(*_CONVERSATION_COLUMNS).order_by(_C.owner_id, _C.id)
+        if owner is not None:
+            statement = statement.where(_C.owner_id == owner)
+        with self._read() as connection:
+            for page in connection.execute(statement).partitions(BATCH):
+                by_owner: dict[str, list[Row[Any]]] = defaultdict(list)
+                for row in page:
+                    by_owner[row.owner_id].append(row)
+                for owner_id, rows in by_owner.items():
+                    yield from _documents(connection, owner_id, rows)
+
+    # -- API keys --------------------------------------------------------------------------------
+
+    def add_key(self, key: ApiKey, digest: str) -> None:
+        with self._write() as connection:
+            connection.execute(
+                insert(api_keys).values(
+                    id=key.id,
+                    digest=digest,
+                    user_id=key.user_id,
+                    name=key.name,
+                    scopes=" ".join(key.scopes),
+                    created_at=key.created_at,
+                    last_used_at=key.last_used_at,
+                    expires_at=key.expires_at,
+                    revoked_at=key.revoked_at,
+                )
+            )
+
+    def key_by_digest(self, digest: str) -> ApiKey | None:
+        with self._read() as connection:
+            statement = select(*_KEY_COLUMNS).where(api_keys.c.digest == digest)
+            row = connection.execute(statement).one_or_none()
+        return None if row is None else _key(row)
+
+    def list_keys(self, user_id: str | None = None) -> list[ApiKey]:
+        statement = select(*_KEY_COLUMNS).order_by(api_keys.c.created_at, api_keys.c.id)
+        if user_id is not None:
+            statement = statement.where(api_keys.c.user_id == user_id)
+        with self._read() as connection:
+            return [_key(row) for row in connection.execute(statement)]
+
+    def revoke_key(self, key_id: str | None, digest: str | None, now: int) -> ApiKey | None:
+        which = api_keys.c.id == key_id if digest is None else api_keys.c.digest == digest
+        with self._write() as connection:
+            connection.execute(
+                update(api_keys).where(which, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)
+            )
+            row = connection.execute(select(*_KEY_COLUMNS).where(which)).one_or_none()
+        return None if row is None else _key(row)
+
+    def touch_key(self, key_id: str, now: int) -> None:
+        with self._write() as connection:
+            connection.execute(
+                update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now)
+            )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def is_ready(self) -> bool:
+        try:
+            with self._read() as connection:
+                return migrations.is_current(connection)
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _read(self) -> _Transaction:
+        return _Transaction(self.engine, write=False)
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self.engine, write=True)
+
+    def _clause(self, condition: Condition) -> ColumnElement[bool]:
+        field = condition.field
+        if not field.on_message:
+            return self._compare(conversations.c[field.column], condition.op, condition.value)
+        column = messages.c[field.column]
+        of_this_conversation = (_M.owner_id == _C.owner_id, _M.conversation_id == _C.id)
+        if condition.op is Op.NE:
+            # A message filter matches when any message matches; `!=` when none is equal.
+            equal = self._compare(column, Op.EQ, condition.value)
+            return ~exists().where(*of_this_conversation, equal)
+        return exists().where(*of_this_conversation, self._compare(column, condition.op, condition.value))
+
+    def _compare(self, column: ColumnElement[Any], op: Op, value: object) -> ColumnElement[bool]:
+        if value is None:
+            return column.is_(None) if op is Op.EQ else column.is_not(None)
+        if op is Op.NE:
+            return column.is_distinct_from(value)
+        if op is Op.REGEX:
+            assert isinstance(value, str)
+            return self.dialect.regex(column, value)
+        return _COMPARISONS[op](column, value)
+
+    def _order(self, query: Query) -> list[UnaryExpression[Any]]:
+        terms = []
+        for column in (conversations.c[query.sort.column], _C.id):
+            term = column.desc() if query.descending else column.asc()
+            if self.dialect.explicit_null_order:
+                term = term.nulls_last() if query.descending else term.nulls_first()
+            terms.append(term)
+        return terms
+
+
+class _Transaction:
+    """A connection in one transaction: committed on success, rolled back on any exception."""
+
+    def __init__(self, engine: Engine, *, write: bool) -> None:
+        self._engine = engine
+        self._write = write
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        connection = self._engine.connect()
+        if self._write:
+            connection = connection.execution_options(write=True)
+        connection.begin()
+        self._connection = connection
+        return connection
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        connection = self._connection
+        assert connection is not None
+        try:
+            if exc_type is None:
+                connection.commit()
+            else:
+                connection.rollback()
+        finally:
+            connection.close()
+
+
+def _missing(connection: Connection, conversation_id: str) -> Exception:
+    """Forbidden if the id is someone else's conversation, NotFound if it is nobody's."""
+    taken = connection.execute(select(_C.owner_id).where(_C.id == conversation_id).limit(1))
+    if taken.first() is None:
+        return NotFound(conversation_id)
+    return Forbidden(f"conversation {conversation_id} belongs to another user")
+
+
+def _documents(connection: Connection, owner: str, rows: Sequence[Row[Any]]) -> list[Document]:
+    """Response documents for `rows` of one owner, with their messages from a single query."""
+    if not rows:
+        return []
+    thread: dict[str, list[Document]] = {row[0]: [] for row in rows}
+    statement = (
+        select(*_MESSAGE_COLUMNS)
+        .where(_M.owner_id == owner, _M.conversation_id.in_(list(thread)))
+        .order_by(_M.conversation_id, _M.position)
+    )
+    for conversation_id, id_, timestamp, role, content, reasoning, model, img_gen in (
+        connection.execute(statement).tuples()
+    ):
+        thread[conversation_id].append(
+            {
+                "id": id_,
+                "timestamp": timestamp,
+                "role": role,
+                "content": content,
+                "reasoning_content": reasoning,
+                "model": model,
+                # Stored as the exact JSON the response carries; embedded without parsing.
+                "img_gen": None if img_gen is None else orjson.Fragment(img_gen),
+            }
+        )
+    return [
+        {
+            "id": id_,
+            "name": name,
+            "model": model,
+            "img_gen_model": img_gen_model,
+            "summary": summary,
+            "organization_id": organization_id,
+            "assistant_id": assistant_id,
+            "messages": thread[id_],
+            "created": {"user_id": owner_id or None, "timestamp": created_at},
+            "updated": {"user_id": updated_by, "timestamp": updated_at},
+            "accessed": {"user_id": accessed_by, "timestamp": accessed_at},
+        }
+        for (
+            id_,
+            name,
+            model,
+            img_gen_model,
+            summary,
+            organization_id,
+            assistant_id,
+            owner_id,
+            created_at,
+            updated_by,
+            updated_at,
+            accessed_by,
+            accessed_at,
+        ) in rows
+    ]
+
+
+def _row(document: Document) -> dict[str, Any]:
+    created, updated, accessed = document["created"], document["updated"], document["accessed"]
+    return {
+        "owner_id": created["user_id"] or NOBODY,
+        "id": document["id"],
+        "name": document["name"],
+        "model": document["model"],
+        "img_gen_model": document["img_gen_model"],
+        "summary": document["summary"],
+        "organization_id": document["organization_id"],
+        "assistant_id": document["assistant_id"],
+        "created_at": created["timestamp"],
+        "updated_by": updated["user_id"],
+        "updated_at": updated["timestamp"],
+        "accessed_by": accessed["user_id"],
+        "accessed_at": accessed["timestamp"],
+    }
+
+
+def _message_rows(document: Document) -> list[dict[str, Any]]:
+    owner = document["created"]["user_id"] or NOBODY
+    # Timestamp order, ties in the order given (sorted() is stable).
+    ordered = sorted(document["messages"], key=operator.itemgetter("timestamp"))
+    return [
+        {
+            "owner_id": owner,
+            "conversation_id": document["id"],
+            "position": position,
+            "id": message["id"],
+            "timestamp": message["timestamp"],
+            "role": message["role"],
+            "content": message["content"],
+            "reasoning_content": message["reasoning_content"],
+            "model": message["model"],
+            "img_gen": None
+            if message["img_gen"] is None
+            else orjson.dumps(message["img_gen"]).decode(),
+        }
+        for position, message in enumerate(ordered)
+    ]
+
+
+def _batched(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _key(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        scopes=tuple(row.scopes.split()),
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+__all__ = ["SqlStore"]
