@@ -1,14 +1,14 @@
 """The errors a request can end in; the API renders each as `{"detail": ...}` with its status.
 
-    AyetoError
-    ├── BadRequest           400  malformed parameters, body or filter
-    │   └── QueryTimeout     400  a query ran past the statement timeout
-    ├── Unauthorized         401  missing or invalid API key
-    ├── Forbidden            403  the conversation belongs to someone else
-    ├── NotFound             404  no conversation with that id
-    ├── PayloadTooLarge      413  request body over the size limit
-    ├── RateLimited          429  the key made too many requests
-    └── Unavailable          503  the database cannot be reached
+AyetoError
+├── BadRequest           400  malformed parameters, body or filter
+│   └── QueryTimeout     400  a query ran past the statement timeout
+├── Unauthorized         401  missing or invalid API key
+├── Forbidden            403  the conversation belongs to someone else
+├── NotFound             404  no conversation with that id
+├── PayloadTooLarge      413  request body over the size limit
+├── RateLimited          429  the key made too many requests
+└── Unavailable          503  the database cannot be reached
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The response models of the Conversation API v3, as pydantic models.
 
-They describe the API (OpenAPI, the typed client) and validate what `ayeto import` reads. The server's
-hot path does not go through them: the store hands out plain dicts of exactly this shape, which are
-serialized once (see `ayeto.store.sql`).
+They describe the API (OpenAPI, the typed client) and validate what `ayeto import` reads. The
+server's hot path does not go through them: the store hands out plain dicts of exactly this shape,
+which are serialized once (see `ayeto.store.sql`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-# Timestamps are integer milliseconds since the Unix epoch; both stores keep them as 64-bit integers.
+# Timestamps are integer milliseconds since the Unix epoch, kept as 64-bit integers.
 Timestamp = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
 # PostgreSQL text cannot hold NUL, so no string anywhere may, whatever the store.
 Text = Annotated[StrictStr, Field(pattern=r"^[^\x00]*$")]
@@ -91,7 +91,9 @@ class DbParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sort_key: str | None = Field(
-        default=None, description="Field to sort by; default `updated.timestamp`.", examples=["name"]
+        default=None,
+        description="Field to sort by; default `updated.timestamp`.",
+        examples=["name"],
     )
     sort_order: Literal[0, 1] | None = Field(
         default=None, description="0 = ascending (default), 1 = descending."

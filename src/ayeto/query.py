@@ -112,7 +112,7 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """What `find` returns: the matches of all `conditions`, sorted, sliced `[offset, offset+limit)`."""
+    """The matches of all `conditions`, sorted, sliced to `[offset, offset + limit)`."""
 
     conditions: tuple[Condition, ...] = ()
     sort: Field = DEFAULT_SORT
@@ -125,16 +125,18 @@ PARAMS: Final = ("sort_key", "sort_order", "limit_from", "limit_to", "filters")
 
 
 def parse_query(body: object) -> Query:
-    """Validate a decoded `find` body (None when absent) into a `Query`; BadRequest says what's wrong."""
+    """Validate a decoded `find` body (None if absent); BadRequest says what is wrong and where."""
     if body is None:
         return Query()
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, got {_json_type(body)}")
     unknown = [key for key in body if key not in PARAMS]
     if unknown:
-        raise BadRequest(f"unknown key {unknown[0]!r} in request body (allowed: {', '.join(PARAMS)})")
+        raise BadRequest(
+            f"unknown key {unknown[0]!r} in request body (allowed: {', '.join(PARAMS)})"
+        )
 
-    # A null value means the parameter was not given, as clients that serialize unset fields send it.
+    # A null value means "not given", as clients that serialize their unset fields send it.
     sort_key = body.get("sort_key")
     sort_order = body.get("sort_order")
     if sort_key is None:

@@ -13,7 +13,7 @@ from itertools import islice
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Row, delete, exists, insert, select, update
+from sqlalchemy import Engine, delete, exists, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
@@ -135,7 +135,7 @@ class SqlStore:
             statement = statement.where(_C.owner_id == owner)
         with self._read() as connection:
             for page in connection.execute(statement).partitions(BATCH):
-                by_owner: dict[str, list[Row[Any]]] = defaultdict(list)
+                by_owner: dict[str, list[Any]] = defaultdict(list)
                 for row in page:
                     by_owner[row.owner_id].append(row)
                 for owner_id, rows in by_owner.items():
@@ -176,7 +176,9 @@ class SqlStore:
         which = api_keys.c.id == key_id if digest is None else api_keys.c.digest == digest
         with self._write() as connection:
             connection.execute(
-                update(api_keys).where(which, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)
+                update(api_keys)
+                .where(which, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now)
             )
             row = connection.execute(select(*_KEY_COLUMNS).where(which)).one_or_none()
         return None if row is None else _key(row)
@@ -217,7 +219,9 @@ class SqlStore:
             # A message filter matches when any message matches; `!=` when none is equal.
             equal = self._compare(column, Op.EQ, condition.value)
             return ~exists().where(*of_this_conversation, equal)
-        return exists().where(*of_this_conversation, self._compare(column, condition.op, condition.value))
+        return exists().where(
+            *of_this_conversation, self._compare(column, condition.op, condition.value)
+        )
 
     def _compare(self, column: ColumnElement[Any], op: Op, value: object) -> ColumnElement[bool]:
         if value is None:
@@ -275,7 +279,7 @@ def _missing(connection: Connection, conversation_id: str) -> Exception:
     return Forbidden(f"conversation {conversation_id} belongs to another user")
 
 
-def _documents(connection: Connection, owner: str, rows: Sequence[Row[Any]]) -> list[Document]:
+def _documents(connection: Connection, owner: str, rows: Sequence[Any]) -> list[Document]:
     """Response documents for `rows` of one owner, with their messages from a single query."""
     if not rows:
         return []
@@ -285,9 +289,16 @@ def _documents(connection: Connection, owner: str, rows: Sequence[Row[Any]]) -> 
         .where(_M.owner_id == owner, _M.conversation_id.in_(list(thread)))
         .order_by(_M.conversation_id, _M.position)
     )
-    for conversation_id, id_, timestamp, role, content, reasoning, model, img_gen in (
-        connection.execute(statement).tuples()
-    ):
+    for (
+        conversation_id,
+        id_,
+        timestamp,
+        role,
+        content,
+        reasoning,
+        model,
+        img_gen,
+    ) in connection.execute(statement).tuples():
         thread[conversation_id].append(
             {
                 "id": id_,
@@ -380,7 +391,7 @@ def _batched(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
         yield chunk
 
 
-def _key(row: Row[Any]) -> ApiKey:
+def _key(row: Any) -> ApiKey:
     return ApiKey(
         id=row.id,
         user_id=row.user_id,

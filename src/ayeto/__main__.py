@@ -1,0 +1,3 @@
+from ayeto.cli import main
+
+main()

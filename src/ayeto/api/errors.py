@@ -1,0 +1,77 @@
+"""One place renders every error as `{"detail": ...}`: ours, the framework's, and the unexpected."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from ayeto.errors import AyetoError, RateLimited, Unauthorized
+
+log = logging.getLogger("ayeto.api")
+
+WWW_AUTHENTICATE = 'ApiKey realm="ayeto", header="uni-api-key"'
+
+
+def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps({"detail": detail}),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AyetoError, _ayeto_error)
+    app.add_exception_handler(RequestValidationError, _invalid_parameters)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _ayeto_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AyetoError)
+    headers = {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    return error_response(exc.status_code, exc.detail, headers)
+
+
+async def _invalid_parameters(_: Request, exc: Exception) -> Response:
+    # Query parameters are the only thing the framework validates; bodies are parsed by us.
+    assert isinstance(exc, RequestValidationError)
+    return error_response(400, "; ".join(_describe(error) for error in exc.errors()))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    name = ".".join(str(part) for part in error["loc"][1:]) or "request"
+    if error["type"] == "missing":
+        return f"{name}: query parameter is required"
+    if name == "entity_id":
+        return f"entity_id: not a UUID: {error.get('input')!r}"
+    return f"{name}: {error['msg']}"
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    request_id = uuid.uuid4().hex
+    log.error(
+        "unhandled error in %s %s (request id %s)",
+        request.method,
+        request.url.path,
+        request_id,
+        exc_info=exc,
+    )
+    return error_response(500, f"internal server error (request id {request_id})")

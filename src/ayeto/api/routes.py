@@ -1,0 +1,137 @@
+"""The three endpoints of the Conversation API v3: parse, authorize, ask the store, answer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from ayeto.api.security import CurrentPrincipal
+from ayeto.api.services import Services, services
+from ayeto.clock import now_ms
+from ayeto.errors import BadRequest, PayloadTooLarge
+from ayeto.models import ErrorBody, PublicConversationView
+from ayeto.query import parse_query
+from ayeto.store import Document
+
+JSON = "application/json"
+
+router = APIRouter(prefix="/api/v3/conversation", tags=["conversation"])
+
+_ERRORS: dict[int, str] = {
+    400: "Bad request: invalid parameters or filter; `detail` says what and where.",
+    401: "Missing or invalid API key (`uni-api-key` header).",
+    403: "The conversation belongs to another user.",
+    404: "No conversation with this id.",
+    413: "The request body is too large.",
+}
+
+
+def _responses(ok: Any, ok_text: str, *errors: int) -> dict[int | str, dict[str, Any]]:
+    answers: dict[int | str, dict[str, Any]] = {200: {"model": ok, "description": ok_text}}
+    for status in errors:
+        answers[status] = {"model": ErrorBody, "description": _ERRORS[status]}
+    return answers
+
+
+EntityId = Annotated[
+    str,
+    Query(
+        description="Conversation ID (a UUID, in any case).",
+        pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+        examples=["550e8400-e29b-41d4-a716-446655440000"],
+    ),
+]
+
+
+@router.post(
+    "/find",
+    summary="Search conversations",
+    responses=_responses(list[PublicConversationView], "The matches, in order.", 400, 401, 413),
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/DbParams"}}},
+        }
+    },
+)
+async def find(request: Request, principal: CurrentPrincipal) -> Response:
+    """Search the caller's conversations with filters, sorting and pagination.
+
+    All filters must hold. Without `sort_key` the order is `updated.timestamp` descending; ties are
+    broken by `id` in the same direction. The answer is the slice `[limit_from, limit_to)` of the
+    sorted matches; a large answer is streamed.
+    """
+    shared = services(request)
+    query = parse_query(await _json_body(request, shared.settings.max_body_bytes))
+    batches = shared.store.find(principal.user_id, query)
+    first = await shared.call(next, batches, None)
+    second = await shared.call(next, batches, None) if first else None
+    if second is None:
+        return Response(orjson.dumps(first or []), media_type=JSON)
+    assert first is not None
+    return StreamingResponse(_stream(shared, batches, [first, second]), media_type=JSON)
+
+
+@router.post(
+    "/get",
+    summary="Get a single conversation",
+    responses=_responses(PublicConversationView, "The conversation.", 400, 401, 403, 404),
+)
+async def get(request: Request, principal: CurrentPrincipal, entity_id: EntityId) -> Response:
+    """Get one of the caller's conversations by id, and record the access (`accessed`)."""
+    shared = services(request)
+    document = await shared.call(shared.store.get, principal.user_id, entity_id.lower(), now_ms())
+    return Response(orjson.dumps(document), media_type=JSON)
+
+
+@router.post(
+    "/delete",
+    summary="Delete a conversation",
+    responses=_responses(str, "The id of the deleted conversation.", 400, 401, 403, 404),
+)
+async def delete(request: Request, principal: CurrentPrincipal, entity_id: EntityId) -> Response:
+    """Delete one of the caller's conversations with all its messages; answers its id."""
+    shared = services(request)
+    conversation_id = entity_id.lower()
+    await shared.call(shared.store.delete, principal.user_id, conversation_id)
+    return Response(orjson.dumps(conversation_id), media_type=JSON)
+
+
+async def _json_body(request: Request, limit: int) -> object:
+    """The decoded body, or None when there is none. Reading stops as soon as it is over `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body larger than {limit} bytes")
+    if not body.strip():
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+
+
+async def _stream(
+    shared: Services, batches: Iterator[list[Document]], ready: list[list[Document]]
+) -> AsyncIterator[bytes]:
+    """A JSON array written batch by batch, so memory does not grow with the size of the answer."""
+    try:
+        separator = b"["
+        for batch in ready:
+            yield separator + orjson.dumps(batch)[1:-1]
+            separator = b","
+        while batch := await shared.call(next, batches, []):
+            yield b"," + orjson.dumps(batch)[1:-1]
+        yield b"]"
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            await shared.call(close)

@@ -1,0 +1,34 @@
+"""What every request handler shares: the store, the settings, the invalid-key throttle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar, cast
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from ayeto.auth import FailureThrottle
+from ayeto.config import Settings
+from ayeto.store import Store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(slots=True)
+class Services:
+    store: Store
+    settings: Settings
+    throttle: FailureThrottle = field(default_factory=FailureThrottle)
+
+    async def call(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run a blocking store call: on the event loop for an embedded store, else in a thread."""
+        if self.store.inline:
+            return function(*args, **kwargs)
+        return await run_in_threadpool(function, *args, **kwargs)
+
+
+def services(request: Request) -> Services:
+    return cast(Services, request.app.state.services)
