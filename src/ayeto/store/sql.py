@@ -13,7 +13,7 @@ from itertools import islice
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, exists, insert, select, update
+from sqlalchemy import Engine, Select, delete, exists, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
@@ -82,18 +82,20 @@ class SqlStore:
     # -- conversations ---------------------------------------------------------------------------
 
     def find(self, owner: str, query: Query) -> Iterator[list[Document]]:
+        with self._read() as connection:
+            rows = connection.execute(self.page_statement(owner, query))
+            for page in rows.partitions(BATCH):
+                yield _documents(connection, owner, page)
+
+    def page_statement(self, owner: str, query: Query) -> Select[Any]:
+        """The one query behind a `find` page (its messages come from a second one)."""
         statement = (
             select(*_CONVERSATION_COLUMNS)
             .where(_C.owner_id == owner, *(self._clause(c) for c in query.conditions))
             .order_by(*self._order(query))
             .offset(query.offset)
         )
-        if query.limit is not None:
-            statement = statement.limit(query.limit)
-        with self._read() as connection:
-            rows = connection.execute(statement)
-            for page in rows.partitions(BATCH):
-                yield _documents(connection, owner, page)
+        return statement if query.limit is None else statement.limit(query.limit)
 
     def get(self, owner: str, conversation_id: str, now: int) -> Document:
         statement = (
@@ -298,7 +300,7 @@ def _documents(connection: Connection, owner: str, rows: Sequence[Any]) -> list[
         reasoning,
         model,
         img_gen,
-    ) in connection.execute(statement).tuples():
+    ) in connection.execute(statement):
         thread[conversation_id].append(
             {
                 "id": id_,

@@ -1,0 +1,104 @@
+"""Real `ayeto` processes for end-to-end tests: the CLI, and a server on a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+STARTUP_SECONDS = 30
+
+
+def cli(
+    *args: str, stdin: bytes | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run `ayeto ARGS...` as a separate process, as an operator would."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ayeto", *args],
+        input=None if stdin is None else stdin.decode(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"NO_COLOR": "1"},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"ayeto {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+        )
+    return result
+
+
+def new_key(database_url: str, user: str, *options: str) -> str:
+    """A new API key for `user`, made by `ayeto keys create` (the key is its last line)."""
+    output = cli("keys", "create", "--user", user, "--db", database_url, *options).stdout
+    return output.strip().splitlines()[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    process: subprocess.Popen[str]
+
+
+@contextmanager
+def serving(database_url: str, *options: str) -> Iterator[Server]:
+    """`ayeto serve` on a free port of 127.0.0.1, until the block ends."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ayeto",
+            "serve",
+            "--db",
+            database_url,
+            "--port",
+            str(port),
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"NO_COLOR": "1"},
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_live(base_url, process)
+        yield Server(base_url, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _wait_until_live(base_url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"ayeto serve exited with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"{base_url}/livez", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"ayeto serve did not answer on {base_url} within {STARTUP_SECONDS}s")

@@ -1,0 +1,151 @@
+"""The operator CLI, run in-process: exact output and exit codes of each command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from ayeto.auth import digest
+from ayeto.cli import app
+from ayeto.clock import now_ms
+from ayeto.store import open_store
+from tests.factories import ALICE, BOB, conversation, message
+
+runner = CliRunner()
+KEY = re.compile(r"ayeto-[0-9a-f]{64}")
+
+
+def run(*args: str, input: str | None = None, code: int = 0) -> tuple[str, str]:
+    result = runner.invoke(app, list(args), input=input)
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    return result.stdout, result.stderr
+
+
+def test_keys_create_prints_the_key_last_and_stores_only_its_digest(database_url: str) -> None:
+    out, _ = run("keys", "create", "--user", ALICE.upper(), "--name", "ci", "--db", database_url)
+    lines = out.splitlines()
+    key = lines[-1]
+    assert KEY.fullmatch(key)
+    key_id = lines[0].removeprefix("key id:  ")
+    assert lines[1:4] == [f"user:    {ALICE}", "scopes:  ayeto.conversation", "expires: never"]
+    store = open_store(database_url)
+    try:
+        stored = store.key_by_digest(digest(key))
+    finally:
+        store.close()
+    assert stored is not None
+    assert (stored.id, stored.user_id, stored.name, stored.scopes) == (
+        key_id,
+        ALICE,
+        "ci",
+        ("ayeto.conversation",),
+    )
+
+
+def test_keys_create_takes_several_scopes_and_an_expiry(database_url: str) -> None:
+    before = now_ms()
+    out, _ = run(
+        "keys", "create", "--user", ALICE, "--scope", "*", "--scope", "ayeto.files",
+        "--expires", "2h", "--db", database_url,
+    )  # fmt: skip
+    assert out.splitlines()[2] == "scopes:  * ayeto.files"
+    listed = orjson.loads(run("keys", "list", "--json", "--db", database_url)[0])
+    assert len(listed) == 1
+    assert before + 7_200_000 <= listed[0]["expires_at"] <= now_ms() + 7_200_000
+    assert listed[0]["scopes"] == ["*", "ayeto.files"]
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        ("2030-01-02T03:04:05Z", 1893553445000),
+        ("2030-01-02T03:04:05+01:00", 1893549845000),
+        ("2030-01-02", 1893542400000),
+    ],
+)
+def test_keys_create_takes_iso_expiry(database_url: str, when: str, expected: int) -> None:
+    run("keys", "create", "--user", ALICE, "--expires", when, "--db", database_url)
+    listed = orjson.loads(run("keys", "list", "--json", "--db", database_url)[0])
+    assert listed[0]["expires_at"] == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--user", "nobody"], "--user takes a UUID, not 'nobody'"),
+        (["--user", ALICE, "--expires", "soon"], "--expires takes 30d, 12h, 90m or an ISO 8601"),
+        (["--user", ALICE, "--scope", "a b"], "a scope is one word without spaces, not 'a b'"),
+    ],
+)
+def test_keys_create_refuses_bad_options(database_url: str, args: list[str], message: str) -> None:
+    _, err = run("keys", "create", *args, "--db", database_url, code=2)
+    assert message in " ".join(err.split())
+
+
+def test_keys_list_and_revoke(database_url: str) -> None:
+    alice_key = run("keys", "create", "--user", ALICE, "--name", "a", "--db", database_url)[0]
+    bob_out = run("keys", "create", "--user", BOB, "--name", "b", "--db", database_url)[0]
+    bob_id = bob_out.splitlines()[0].removeprefix("key id:  ")
+    run("keys", "revoke", alice_key.splitlines()[-1], "--db", database_url)
+    run("keys", "revoke", bob_id, "--db", database_url)
+    listed = orjson.loads(run("keys", "list", "--json", "--db", database_url)[0])
+    assert [(k["user_id"], k["name"], k["status"]) for k in listed] == [
+        (ALICE, "a", "revoked"),
+        (BOB, "b", "revoked"),
+    ]
+    assert all(k["revoked_at"] is not None for k in listed)
+    only_bob = orjson.loads(run("keys", "list", "--user", BOB, "--json", "--db", database_url)[0])
+    assert [k["id"] for k in only_bob] == [bob_id]
+    table = run("keys", "list", "--db", database_url)[0]
+    assert bob_id in table
+    assert not KEY.search(table)
+    _, err = run("keys", "revoke", "no-such-key", "--db", database_url, code=1)
+    assert "no such key" in err
+
+
+def test_import_then_export(database_url: str, tmp_path: Path) -> None:
+    documents = [
+        conversation(ALICE, name="Ünïcödé 😀", messages=[message(2), message(1)]),
+        conversation(BOB),
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join(orjson.dumps(d) for d in documents))
+    _, err = run("import", str(source), "--db", database_url)
+    assert err.strip() == "imported 2 conversation(s)"
+    out, err = run("export", "--user", ALICE, "--db", database_url)
+    assert err.strip() == "exported 1 conversation(s)"
+    expected = documents[0] | {
+        "messages": sorted(documents[0]["messages"], key=lambda m: m["timestamp"])
+    }
+    assert [orjson.loads(line) for line in out.splitlines()] == [expected]
+
+
+def test_import_from_stdin(database_url: str) -> None:
+    _, err = run("import", "-", "--db", database_url, input=orjson.dumps(conversation()).decode())
+    assert err.strip() == "imported 1 conversation(s)"
+
+
+def test_import_refuses_a_file_with_an_invalid_record(database_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "bad.jsonl"
+    good = orjson.dumps(conversation()).decode()
+    source.write_text(f"{good}\n{{not json\n{good}\n")
+    _, err = run("import", str(source), "--db", database_url, code=1)
+    assert err.splitlines()[0].startswith("line 2: ")
+    assert "1 invalid record(s); nothing was imported" in err
+    out, _ = run("export", "--db", database_url)
+    assert out == ""
+
+
+def test_import_of_a_missing_file_is_a_clear_error(database_url: str, tmp_path: Path) -> None:
+    _, err = run("import", str(tmp_path / "missing.jsonl"), "--db", database_url, code=2)
+    assert "cannot read" in err
+    assert "No such file or directory" in err
+
+
+def test_an_unusable_database_url_is_a_clear_error() -> None:
+    _, err = run("keys", "list", "--db", "mysql://somewhere/db", code=1)
+    assert "cannot open database 'mysql://somewhere/db'" in " ".join(err.split())
