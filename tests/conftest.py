@@ -1,11 +1,57 @@
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from ayeto.store import Store, open_store
+
+POSTGRES_SERVER = os.environ.get(
+    "AYETO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TABLES = "conversations, messages, api_keys"
+
+
+def _admin_conninfo() -> str:
+    return make_url(POSTGRES_SERVER).set(drivername="postgresql").render_as_string(False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, migrated, for this test session; dropped afterwards.
+
+    Under CI a server that cannot be reached fails the run; elsewhere its tests are skipped.
+    """
+    admin = _admin_conninfo()
+    try:
+        connection = psycopg.connect(admin, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL is not reachable at {POSTGRES_SERVER}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"ayeto_test_{uuid.uuid4().hex[:12]}"
+    with connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(POSTGRES_SERVER).set(drivername="postgresql", database=name)
+        rendered = url.render_as_string(hide_password=False)
+        open_store(rendered).close()  # migrate once; tests start from empty tables
+        try:
+            yield rendered
+        finally:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def empty_postgres(url: str) -> str:
+    """`url`'s database with every table emptied."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {TABLES}")
+    return url
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
+
+from ayeto.store import ConnectionOptions
 
 DEFAULT_DATABASE_URL: Final = "sqlite:///./ayeto.db"
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -22,10 +24,12 @@ class Settings:
     log_level: str = "info"
     log_format: str = "console"
     max_body_bytes: int = MAX_BODY_BYTES
+    connection: ConnectionOptions = field(default_factory=ConnectionOptions)
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
+        defaults = ConnectionOptions()
         return cls(
             database_url=env.get("AYETO_DATABASE_URL", DEFAULT_DATABASE_URL),
             host=env.get("AYETO_HOST", DEFAULT_HOST),
@@ -34,4 +38,13 @@ class Settings:
             log_level=env.get("AYETO_LOG_LEVEL", "info").lower(),
             log_format=env.get("AYETO_LOG_FORMAT", "console").lower(),
             max_body_bytes=int(env.get("AYETO_MAX_BODY_BYTES", MAX_BODY_BYTES)),
+            connection=ConnectionOptions(
+                pool_size=int(env.get("AYETO_DB_POOL_SIZE", defaults.pool_size)),
+                max_overflow=int(env.get("AYETO_DB_MAX_OVERFLOW", defaults.max_overflow)),
+                pool_timeout=float(env.get("AYETO_DB_POOL_TIMEOUT", defaults.pool_timeout)),
+                connect_timeout=int(env.get("AYETO_DB_CONNECT_TIMEOUT", defaults.connect_timeout)),
+                statement_timeout_ms=int(
+                    env.get("AYETO_DB_STATEMENT_TIMEOUT_MS", defaults.statement_timeout_ms)
+                ),
+            ),
         )

@@ -66,7 +66,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
 def app_from_env() -> FastAPI:
     """The application as `ayeto serve` runs it in each worker: settings from the environment."""
     settings = Settings.from_env()
-    return create_app(open_store(settings.database_url), settings)
+    return create_app(open_store(settings.database_url, settings.connection), settings)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -1,76 +1,160 @@
-"""Where SQLite and PostgreSQL differ: connection set-up, regex, and how nulls sort.
+"""Where SQLite and PostgreSQL differ: connection set-up, regex, null order, errors, locking.
 
-Everything else about the store is one implementation over SQLAlchemy Core.
+Everything else about the store is one implementation over SQLAlchemy Core (`ayeto.store.sql`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import Engine, create_engine, event, func
+from sqlalchemy import Engine, create_engine, event, func, text
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.elements import ColumnElement
 
+from ayeto.errors import QueryTimeout, Unavailable
 from ayeto.patterns import search
 
-SQLITE_REGEXP = "ayeto_regexp"
+UNAVAILABLE = "the database is unavailable; try again shortly"
+BUSY = "the database is busy; try again shortly"
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionOptions:
+    """How the server holds its database connections (PostgreSQL; SQLite needs none of this)."""
+
+    pool_size: int = 10
+    max_overflow: int = 10
+    # Seconds a request waits for a free pooled connection before answering 503.
+    pool_timeout: float = 10.0
+    # Seconds to establish a connection before giving up (503).
+    connect_timeout: int = 5
+    # Milliseconds any one statement may run; a longer one is cancelled (400).
+    statement_timeout_ms: int = 5000
+
+
 class Dialect:
-    name: str
-    # SQLite already sorts nulls lowest; PostgreSQL sorts them highest unless told.
-    explicit_null_order: bool
-    # An embedded database answers in microseconds: run calls on the event loop.
-    inline: bool
+    name: ClassVar[str]
+    # SQLite sorts nulls lowest by itself; PostgreSQL sorts them highest unless told.
+    explicit_null_order: ClassVar[bool]
+    # An embedded database answers in microseconds: calls may run on the event loop.
+    inline: ClassVar[bool]
 
     def regex(self, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        if self.name == "sqlite":
-            return func.ayeto_regexp(pattern, column).is_(True)
-        raise NotImplementedError(f"regex filters on {self.name}")
+        """True where RE2 `pattern` is found in `column` (the pattern is valid: see query.py)."""
+        raise NotImplementedError
+
+    def lock_schema(self, connection: Connection) -> None:
+        """Serialize schema migrations between processes that start at once."""
+
+    def translate(self, error: Exception) -> Exception:
+        """The API's error for a database failure; unexpected failures are returned unchanged."""
+        if isinstance(error, PoolTimeout):
+            return Unavailable(BUSY)
+        if isinstance(error, OperationalError | InterfaceError) or (
+            isinstance(error, DBAPIError) and error.connection_invalidated
+        ):
+            return Unavailable(UNAVAILABLE)
+        return error
 
 
-SQLITE = Dialect("sqlite", explicit_null_order=False, inline=True)
+class SQLite(Dialect):
+    name = "sqlite"
+    explicit_null_order = False
+    inline = True
+    function = "ayeto_regexp"
+
+    def regex(self, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+        return func.ayeto_regexp(pattern, column).is_(True)
+
+    def engine(self, url: URL) -> Engine:
+        engine = create_engine(
+            url.set(drivername="sqlite+pysqlite"),
+            # Connections move between the event loop and worker threads (CLI, streaming).
+            connect_args={"check_same_thread": False},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _configure(dbapi_connection: Any, _record: Any) -> None:
+            # Transactions are begun explicitly below, not by the driver's implicit BEGIN.
+            dbapi_connection.isolation_level = None
+            for pragma in (
+                "journal_mode = WAL",
+                # Every acknowledged write is on disk before the answer leaves.
+                "synchronous = FULL",
+                "foreign_keys = ON",
+                "busy_timeout = 10000",
+            ):
+                dbapi_connection.execute(f"PRAGMA {pragma}")
+            dbapi_connection.create_function(self.function, 2, search, deterministic=True)
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            # A writer takes the write lock up front, so it never fails half-way on an upgrade
+            # from reader to writer; this also serializes concurrent migrations.
+            write = connection.get_execution_options().get("write", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
 
 
-def create(url: str) -> tuple[Engine, Dialect]:
+class PostgreSQL(Dialect):
+    name = "postgresql"
+    explicit_null_order = True
+    inline = False
+    # Any constant will do, as long as it is the same in every process.
+    migration_lock = 0x61796574
+
+    def regex(self, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+        from ayeto.store.pg_regex import to_postgres
+
+        return column.op("~", is_comparison=True)(to_postgres(pattern))
+
+    def lock_schema(self, connection: Connection) -> None:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.migration_lock})
+
+    def translate(self, error: Exception) -> Exception:
+        from psycopg.errors import QueryCanceled
+
+        if isinstance(error, DBAPIError) and isinstance(error.orig, QueryCanceled):
+            return QueryTimeout(
+                "the query ran past the statement timeout; simplify its filters or regex"
+            )
+        return super().translate(error)
+
+    def engine(self, url: URL, options: ConnectionOptions) -> Engine:
+        return create_engine(
+            url.set(drivername="postgresql+psycopg"),
+            pool_size=options.pool_size,
+            max_overflow=options.max_overflow,
+            pool_timeout=options.pool_timeout,
+            # A connection that died with the server is noticed and replaced before use, so the
+            # service recovers by itself when the database is back.
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": options.connect_timeout,
+                "application_name": "ayeto",
+                "options": f"-c statement_timeout={options.statement_timeout_ms}",
+                # A peer that vanished without closing the connection is given up on, not
+                # waited for forever.
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 2,
+                "keepalives_count": 3,
+                "tcp_user_timeout": options.connect_timeout * 1000,
+            },
+        )
+
+
+def create(url: str, options: ConnectionOptions | None = None) -> tuple[Engine, Dialect]:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed), SQLITE
+        sqlite = SQLite()
+        return sqlite.engine(parsed), sqlite
+    if backend in ("postgresql", "postgres"):
+        postgres = PostgreSQL()
+        return postgres.engine(parsed, options or ConnectionOptions()), postgres
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}")
-
-
-def _sqlite_engine(url: URL) -> Engine:
-    engine = create_engine(
-        url.set(drivername="sqlite+pysqlite"),
-        # Connections move between the event loop and worker threads (streamed responses, CLI).
-        connect_args={"check_same_thread": False},
-    )
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Transactions are begun explicitly below, not by the driver's implicit BEGIN.
-        dbapi_connection.isolation_level = None
-        for pragma in (
-            "journal_mode = WAL",
-            # Every acknowledged write is on disk before the answer leaves.
-            "synchronous = FULL",
-            "foreign_keys = ON",
-            "busy_timeout = 10000",
-        ):
-            dbapi_connection.execute(f"PRAGMA {pragma}")
-        dbapi_connection.create_function(SQLITE_REGEXP, 2, _regexp, deterministic=True)
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Connection) -> None:
-        # A writer takes the write lock up front, so it never fails half-way on a lock upgrade.
-        write = connection.get_execution_options().get("write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine
-
-
-def _regexp(pattern: str, text: str | None) -> bool:
-    return search(pattern, text)

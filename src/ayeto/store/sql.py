@@ -83,7 +83,11 @@ class SqlStore:
 
     def find(self, owner: str, query: Query) -> Iterator[list[Document]]:
         with self._read() as connection:
-            rows = connection.execute(self.page_statement(owner, query))
+            # A server-side cursor where there is one, so a large answer is read batch by batch.
+            streaming = {"stream_results": True, "max_row_buffer": BATCH}
+            rows = connection.execute(
+                self.page_statement(owner, query), execution_options=streaming
+            )
             for page in rows.partitions(BATCH):
                 yield _documents(connection, owner, page)
 
@@ -206,10 +210,10 @@ class SqlStore:
     # -- helpers ---------------------------------------------------------------------------------
 
     def _read(self) -> _Transaction:
-        return _Transaction(self.engine, write=False)
+        return _Transaction(self.engine, self.dialect, write=False)
 
     def _write(self) -> _Transaction:
-        return _Transaction(self.engine, write=True)
+        return _Transaction(self.engine, self.dialect, write=True)
 
     def _clause(self, condition: Condition) -> ColumnElement[bool]:
         field = condition.field
@@ -246,31 +250,48 @@ class SqlStore:
 
 
 class _Transaction:
-    """A connection in one transaction: committed on success, rolled back on any exception."""
+    """A connection in one transaction: committed on success, rolled back on any exception.
 
-    def __init__(self, engine: Engine, *, write: bool) -> None:
+    Database failures leave it as the API's errors (`Dialect.translate`): an unreachable
+    database is a 503, a statement past its timeout a 400.
+    """
+
+    def __init__(self, engine: Engine, dialect: Dialect, *, write: bool) -> None:
         self._engine = engine
+        self._dialect = dialect
         self._write = write
         self._connection: Connection | None = None
 
     def __enter__(self) -> Connection:
-        connection = self._engine.connect()
-        if self._write:
-            connection = connection.execution_options(write=True)
-        connection.begin()
+        try:
+            connection = self._engine.connect()
+            if self._write:
+                connection = connection.execution_options(write=True)
+            connection.begin()
+        except Exception as exc:
+            raise self._dialect.translate(exc) from exc
         self._connection = connection
         return connection
 
-    def __exit__(self, exc_type: object, *_: object) -> None:
+    def __exit__(self, _type: object, error: BaseException | None, _tb: object) -> None:
         connection = self._connection
         assert connection is not None
         try:
-            if exc_type is None:
+            if error is None:
                 connection.commit()
             else:
                 connection.rollback()
+        except Exception as exc:
+            if error is None:
+                raise self._dialect.translate(exc) from exc
+            # The connection failed along with the work; the first error is the one to report.
         finally:
             connection.close()
+        if (
+            isinstance(error, Exception)
+            and (translated := self._dialect.translate(error)) is not error
+        ):
+            raise translated from error
 
 
 def _missing(connection: Connection, conversation_id: str) -> Exception:

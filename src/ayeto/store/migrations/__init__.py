@@ -11,6 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from ayeto.store.dialects import Dialect
+
 _HERE = Path(__file__).parent
 
 
@@ -29,9 +31,10 @@ def is_current(connection: Connection) -> bool:
     return MigrationContext.configure(connection).get_current_revision() == head()
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, dialect: Dialect) -> None:
     """Create or upgrade the schema to the newest revision; a no-op when it is current."""
-    # A write transaction: concurrent starters queue on the lock and find the work done.
     with engine.connect().execution_options(write=True) as connection, connection.begin():
+        # Processes starting together queue here; all but the first find the work done.
+        dialect.lock_schema(connection)
         if not is_current(connection):
             command.upgrade(config(connection), "head")
