@@ -50,8 +50,15 @@ def postgres_url() -> Iterator[str]:
 def empty_postgres(url: str) -> str:
     """`url`'s database with every table emptied."""
     with psycopg.connect(url, autocommit=True) as connection:
+        # A store a test left open would block this forever; fail the next test instead.
+        connection.execute("SET lock_timeout = '10s'")
         connection.execute(f"TRUNCATE {TABLES}")
     return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ayeto.db'}"
 
 
 @pytest.fixture

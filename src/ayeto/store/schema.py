@@ -61,8 +61,9 @@ conversations = Table(
     Index(None, "owner_id", "created_at", "id"),
     Index(None, "owner_id", "model", "updated_at", "id"),
     Index(None, "owner_id", "assistant_id", "updated_at", "id"),
-    # Only to tell "someone else's" (403) from "unknown" (404), and to replace by id on import.
-    Index(None, "id"),
+    # To tell "someone else's" (403) from "unknown" (404), and to replace by id on import. The
+    # owner is part of it so that a lookup by id and owner never reads another owner's row.
+    Index(None, "id", "owner_id"),
 )
 
 messages = Table(

@@ -58,7 +58,7 @@ def upgrade() -> None:
         ["owner_id", "created_at", "id"],
         ["owner_id", "model", "updated_at", "id"],
         ["owner_id", "assistant_id", "updated_at", "id"],
-        ["id"],
+        ["id", "owner_id"],
     ):
         op.create_index(f"ix_conversations_{'_'.join(columns)}", "conversations", columns)
 
