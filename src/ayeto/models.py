@@ -25,7 +25,11 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool", "internal")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Responses always carry every field, so the response schemas mark every field required;
+    # the defaults only fill in what an imported document leaves out.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+    )
 
 
 class ImgGenMessage(_Model):
@@ -81,12 +85,10 @@ class PublicConversationView(_Model):
     accessed: ModelMeta = NEVER
 
 
+# Documents the request in OpenAPI only: requests themselves are parsed by `ayeto.query`, which
+# answers every mistake with a precise 400 detail.
 class DbParams(BaseModel):
-    """The body of `find`: filters, sort and the slice of the sorted matches to return.
-
-    Documents the request in OpenAPI; requests themselves are parsed by `ayeto.query`, which gives
-    precise 400 details instead of pydantic's 422.
-    """
+    """The body of `find`: filters, sort and the slice of the sorted matches to return."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -190,13 +190,13 @@ def _conditions(filters: object) -> tuple[Condition, ...]:
 def _condition(index: int, item: object) -> Condition:
     where = f"filters[{index}]"
     if not isinstance(item, list) or len(item) != 3:
-        raise BadRequest(f"{where}: expected [field, operator, value], got {_short(item)}")
+        raise BadRequest(f"{where}: expected [field, operator, value], got {short(item)}")
     name, op_text, value = item
     if not isinstance(name, str) or name not in FIELDS:
-        raise BadRequest(f"{where}: unknown field {_short(name)}")
+        raise BadRequest(f"{where}: unknown field {short(name)}")
     if not isinstance(op_text, str) or op_text not in OPERATORS:
         allowed = ", ".join(OPERATORS)
-        raise BadRequest(f"{where}: unknown operator {_short(op_text)} (expected one of {allowed})")
+        raise BadRequest(f"{where}: unknown operator {short(op_text)} (expected one of {allowed})")
     field, op = FIELDS[name], Op(op_text)
     rule = OPERATORS[op]
     if field.kind not in rule.kinds:
@@ -213,12 +213,12 @@ def _condition(index: int, item: object) -> Condition:
 def _value(where: str, field: Field, op: Op, value: object) -> str | int:
     if field.kind is Kind.TIMESTAMP:
         if type(value) is not int:
-            raise BadRequest(f"{where}: {field.name!r} takes an integer, got {_short(value)}")
+            raise BadRequest(f"{where}: {field.name!r} takes an integer, got {short(value)}")
         if not INT64_MIN <= value <= INT64_MAX:
             raise BadRequest(f"{where}: {value} is out of the 64-bit integer range")
         return value
     if not isinstance(value, str):
-        raise BadRequest(f"{where}: {field.name!r} takes a string, got {_short(value)}")
+        raise BadRequest(f"{where}: {field.name!r} takes a string, got {short(value)}")
     if "\x00" in value:
         raise BadRequest(f"{where}: the value must not contain NUL characters")
     if op is Op.REGEX:
@@ -230,7 +230,7 @@ def _value(where: str, field: Field, op: Op, value: object) -> str | int:
     if field.kind is Kind.UUID:
         canonical = parse_uuid(value)
         if canonical is None:
-            raise BadRequest(f"{where}: {field.name!r} takes a UUID, got {_short(value)}")
+            raise BadRequest(f"{where}: {field.name!r} takes a UUID, got {short(value)}")
         return canonical
     return value
 
@@ -247,6 +247,7 @@ def _json_type(value: object) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
-def _short(value: object, width: int = 60) -> str:
+def short(value: object, width: int = 60) -> str:
+    """`repr(value)`, cut to `width` characters for an error message."""
     text = repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."

@@ -40,18 +40,21 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # `/find/` is not `/find`: an unknown path is a 404, not a redirect.
+        redirect_slashes=False,
     )
     app.state.services = Services(store=store, settings=settings or Settings())
     app.include_router(router)
     errors.install(app)
 
-    @app.get("/livez", include_in_schema=False)
-    @app.get("/healthz", include_in_schema=False)
+    # HEAD too: some load balancers check health with it.
+    @app.api_route("/livez", methods=["GET", "HEAD"], include_in_schema=False)
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     async def livez() -> Response:
         """The process answers; says nothing about the database."""
         return Response(b'{"status":"ok"}', media_type=JSON)
 
-    @app.get("/readyz", include_in_schema=False)
+    @app.api_route("/readyz", methods=["GET", "HEAD"], include_in_schema=False)
     async def readyz(request: Request) -> Response:
         """Ready to serve: the database answers and its schema is current."""
         shared = services(request)

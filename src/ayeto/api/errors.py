@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ayeto.errors import AyetoError, RateLimited, Unauthorized, Unavailable
+from ayeto.query import short
 
 log = logging.getLogger("ayeto.api")
 
@@ -58,7 +59,7 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f"{name}: query parameter is required"
     if name == "entity_id":
-        return f"entity_id: not a UUID: {error.get('input')!r}"
+        return f"entity_id: not a UUID: {short(error.get('input'))}"
     return f"{name}: {error['msg']}"
 
 

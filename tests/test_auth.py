@@ -1,0 +1,297 @@
+"""API keys: their format and storage, resolving a key to a principal, and slowing down guessers."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from ayeto.api import create_app
+from ayeto.auth import (
+    INVALID,
+    NOT_PROVIDED,
+    TOUCH_INTERVAL_MS,
+    FailureThrottle,
+    Principal,
+    Scope,
+    authenticate,
+    create_key,
+    digest,
+)
+from ayeto.clock import now_ms
+from ayeto.errors import Unauthorized
+from ayeto.store import ApiKey, SqlStore, Store
+from ayeto.store.schema import api_keys
+from tests.factories import ALICE, BOB
+
+NOW = 1_760_000_000_000
+FIND = "/api/v3/conversation/find"
+KEY_FORMAT = re.compile(r"ayeto-[0-9a-f]{64}")
+
+
+def stored(store: Store, key: str) -> ApiKey:
+    record = store.key_by_digest(digest(key))
+    assert record is not None
+    return record
+
+
+# -- format and storage ----------------------------------------------------------------------------
+
+
+def test_keys_are_prefixed_lowercase_hex_and_never_repeat(store: Store) -> None:
+    keys = [create_key(store, ALICE)[0] for _ in range(20)]
+    for key in keys:
+        assert KEY_FORMAT.fullmatch(key), key
+        assert len(key) == 70
+    assert len(set(keys)) == 20
+    # 256 random bits: no two keys share even their first 16 hex digits.
+    assert len({key[6:22] for key in keys}) == 20
+
+
+def test_only_the_sha256_digest_is_stored(store: Store) -> None:
+    assert isinstance(store, SqlStore)
+    before = now_ms()
+    key, record = create_key(
+        store, ALICE, scopes=("ayeto.conversation", "*"), name="laptop", expires_at=NOW
+    )
+    after = now_ms()
+    assert before <= record.created_at <= after
+    assert record == ApiKey(
+        id=record.id,
+        user_id=ALICE,
+        name="laptop",
+        scopes=("ayeto.conversation", "*"),
+        created_at=record.created_at,
+        last_used_at=None,
+        expires_at=NOW,
+        revoked_at=None,
+    )
+    with store.engine.connect() as connection:
+        [row] = connection.execute(select(api_keys)).mappings().all()
+    assert dict(row) == {
+        "id": record.id,
+        "digest": hashlib.sha256(key.encode()).hexdigest(),
+        "user_id": ALICE,
+        "name": "laptop",
+        "scopes": "ayeto.conversation *",
+        "created_at": record.created_at,
+        "last_used_at": None,
+        "expires_at": NOW,
+        "revoked_at": None,
+    }
+    secret = key.removeprefix("ayeto-")
+    assert not [column for column, value in row.items() if secret in str(value)]
+    assert store.list_keys() == [record]
+
+
+# -- authenticate ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", [None, ""])
+def test_no_key_is_not_provided(store: Store, header: str | None) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        authenticate(store, header, NOW)
+    assert caught.value.detail == NOT_PROVIDED == "API key not provided"
+
+
+KeyMaker = Callable[[Store], str]
+
+
+def _key(
+    *, scopes: tuple[str, ...] = (Scope.CONVERSATION,), expires_at: int | None = None
+) -> KeyMaker:
+    def make(store: Store) -> str:
+        return create_key(store, ALICE, scopes=scopes, expires_at=expires_at)[0]
+
+    return make
+
+
+def _revoked(store: Store) -> str:
+    key, record = create_key(store, ALICE)
+    store.revoke_key(record.id, None, NOW - 1)
+    return key
+
+
+def _altered(change: Callable[[str], str]) -> KeyMaker:
+    def make(store: Store) -> str:
+        return change(create_key(store, ALICE)[0])
+
+    return make
+
+
+INVALID_KEYS: dict[str, KeyMaker] = {
+    "unknown": _altered(lambda _: "ayeto-" + "0" * 64),
+    "one digit short": _altered(lambda key: key[:-1]),
+    "one digit more": _altered(lambda key: key + "0"),
+    "uppercase hex": _altered(lambda key: "ayeto-" + key[6:].upper()),
+    "uppercase prefix": _altered(lambda key: "AYETO-" + key[6:]),
+    "no prefix": _altered(lambda key: key[6:]),
+    "trailing newline": _altered(lambda key: key + "\n"),
+    "leading space": _altered(lambda key: " " + key),
+    "bearer": _altered(lambda key: "Bearer " + key),
+    "revoked": _revoked,
+    "expired just now": _key(expires_at=NOW),
+    "expired": _key(expires_at=NOW - 1),
+    "no scope": _key(scopes=()),
+    "other scope": _key(scopes=("ayeto.images",)),
+    "scope differing in case": _key(scopes=("Ayeto.Conversation",)),
+}
+
+
+@pytest.mark.parametrize("make_key", list(INVALID_KEYS.values()), ids=list(INVALID_KEYS))
+def test_invalid_key(store: Store, make_key: KeyMaker) -> None:
+    key = make_key(store)
+    with pytest.raises(Unauthorized) as caught:
+        authenticate(store, key, NOW)
+    assert caught.value.detail == INVALID == "API key is invalid"
+    # A refused key is not recorded as used.
+    assert [record.last_used_at for record in store.list_keys()] == [None]
+
+
+VALID_KEYS: dict[str, tuple[tuple[str, ...], int | None]] = {
+    "conversation scope": (("ayeto.conversation",), None),
+    "wildcard scope": (("*",), None),
+    "among other scopes": (("ayeto.images", "ayeto.conversation"), None),
+    "expires a millisecond later": (("ayeto.conversation",), NOW + 1),
+}
+
+
+@pytest.mark.parametrize(("scopes", "expires_at"), list(VALID_KEYS.values()), ids=list(VALID_KEYS))
+def test_valid_key_is_its_users_principal(
+    store: Store, scopes: tuple[str, ...], expires_at: int | None
+) -> None:
+    create_key(store, BOB)
+    key, record = create_key(store, ALICE, scopes=scopes, expires_at=expires_at)
+    assert authenticate(store, key, NOW) == Principal(user_id=ALICE, key_id=record.id)
+
+
+def test_last_used_is_refreshed_at_most_once_per_interval(store: Store) -> None:
+    key, record = create_key(store, ALICE)
+    assert stored(store, key).last_used_at is None
+    steps = [
+        (NOW, NOW),
+        (NOW + 1, NOW),
+        (NOW + TOUCH_INTERVAL_MS - 1, NOW),
+        (NOW + TOUCH_INTERVAL_MS, NOW + TOUCH_INTERVAL_MS),
+        (NOW + 2 * TOUCH_INTERVAL_MS - 1, NOW + TOUCH_INTERVAL_MS),
+        (NOW + 5 * TOUCH_INTERVAL_MS, NOW + 5 * TOUCH_INTERVAL_MS),
+    ]
+    for now, last_used in steps:
+        assert authenticate(store, key, now) == Principal(user_id=ALICE, key_id=record.id)
+        assert stored(store, key).last_used_at == last_used, now
+    assert TOUCH_INTERVAL_MS == 60_000
+
+
+# -- the invalid-key throttle ----------------------------------------------------------------------
+
+
+def failures(throttle: FailureThrottle, client: str, times: list[int]) -> list[float]:
+    return [throttle.record_failure(client, now) for now in times]
+
+
+def test_free_failures_then_doubling_delays_up_to_the_cap() -> None:
+    throttle = FailureThrottle(free=3, base_delay=0.125, max_delay=1.0)
+    delays = failures(throttle, "198.51.100.1", [NOW + n for n in range(9)])
+    assert delays == [0.0, 0.0, 0.0, 0.125, 0.25, 0.5, 1.0, 1.0, 1.0]
+
+
+def test_clients_are_counted_apart() -> None:
+    throttle = FailureThrottle(free=1, base_delay=0.125)
+    assert failures(throttle, "198.51.100.1", [NOW, NOW, NOW]) == [0.0, 0.125, 0.25]
+    assert failures(throttle, "198.51.100.2", [NOW, NOW]) == [0.0, 0.125]
+
+
+def test_the_count_starts_over_after_the_window() -> None:
+    throttle = FailureThrottle(free=1, window_ms=1_000, base_delay=0.125)
+    # The window runs from the first failure: a failure a millisecond later still counts in it.
+    assert failures(throttle, "a", [NOW, NOW + 500, NOW + 999]) == [0.0, 0.125, 0.25]
+    assert failures(throttle, "a", [NOW + 1_000, NOW + 1_001]) == [0.0, 0.125]
+    assert failures(throttle, "a", [NOW + 5_000]) == [0.0]
+
+
+def test_the_table_of_clients_is_bounded_forgetting_the_least_recent() -> None:
+    throttle = FailureThrottle(free=1, base_delay=0.125, max_clients=2)
+    assert failures(throttle, "a", [NOW]) == [0.0]
+    assert failures(throttle, "b", [NOW]) == [0.0]
+    # A failure makes a client the most recent one again.
+    assert failures(throttle, "a", [NOW]) == [0.125]
+    # A third client pushes out the least recent: b, not a.
+    assert failures(throttle, "c", [NOW]) == [0.0]
+    assert failures(throttle, "a", [NOW]) == [0.25]
+    assert failures(throttle, "b", [NOW]) == [0.0]
+
+
+def test_default_throttle() -> None:
+    throttle = FailureThrottle()
+    assert failures(throttle, "a", [NOW] * 16) == [0.0] * 10 + [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
+    assert failures(throttle, "a", [NOW] * 2) == [2.0, 2.0]
+
+
+# -- the throttle in the API -----------------------------------------------------------------------
+
+
+class RecordingThrottle(FailureThrottle):
+    """The throttle, keeping every failure it was told of and the delay it answered."""
+
+    def __init__(self, *, free: int, base_delay: float, max_delay: float) -> None:
+        super().__init__(free=free, base_delay=base_delay, max_delay=max_delay)
+        self.seen: list[tuple[str, float]] = []
+
+    def record_failure(self, client: str, now: int) -> float:
+        delay = super().record_failure(client, now)
+        self.seen.append((client, delay))
+        return delay
+
+
+DELAY = 0.3
+
+
+@pytest.fixture
+def throttled(store: Store) -> Iterator[tuple[TestClient, RecordingThrottle]]:
+    app = create_app(store)
+    throttle = RecordingThrottle(free=2, base_delay=DELAY, max_delay=DELAY)
+    app.state.services.throttle = throttle
+    with TestClient(app) as client:
+        yield client, throttle
+
+
+def timed(client: TestClient, headers: dict[str, str], status: int) -> float:
+    started = time.perf_counter()
+    response = client.post(FIND, headers=headers, json={})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == status, response.text
+    return elapsed
+
+
+def test_repeated_invalid_keys_are_delayed_and_valid_ones_are_not(
+    store: Store, throttled: tuple[TestClient, RecordingThrottle]
+) -> None:
+    client, throttle = throttled
+    valid = {"uni-api-key": create_key(store, ALICE)[0]}
+    invalid = {"uni-api-key": "ayeto-" + "0" * 64}
+    timed(client, valid, 200)  # records the first use, so later valid calls only read
+
+    free = [timed(client, invalid, 401), timed(client, invalid, 401)]
+    delayed = timed(client, invalid, 401)
+    after = timed(client, valid, 200)
+    anonymous = timed(client, {}, 401)
+
+    # Failures are counted per client address; a valid or a missing key is not a failure.
+    assert throttle.seen == [("testclient", 0.0), ("testclient", 0.0), ("testclient", DELAY)]
+    assert delayed >= DELAY
+    assert max(free) < DELAY
+    assert after < DELAY
+    assert anonymous < DELAY
+
+
+def test_a_missing_key_is_never_delayed(throttled: tuple[TestClient, RecordingThrottle]) -> None:
+    client, throttle = throttled
+    for _ in range(5):
+        assert timed(client, {}, 401) < DELAY
+        assert timed(client, {"uni-api-key": ""}, 401) < DELAY
+    assert throttle.seen == []
