@@ -6,7 +6,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, BinaryIO, Final, NoReturn
@@ -16,11 +16,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from ayeto import logs
 from ayeto.auth import KEY_PREFIX, Scope, create_key, digest
 from ayeto.clock import now_ms
-from ayeto.config import DEFAULT_DATABASE_URL, DEFAULT_HOST, DEFAULT_PORT
+from ayeto.config import DEFAULT_DATABASE_URL, DEFAULT_HOST, DEFAULT_PORT, Settings
 from ayeto.query import parse_uuid
 from ayeto.store import ApiKey, Store, open_store
 
@@ -52,9 +54,12 @@ def main() -> None:
 
 def _open(url: str) -> Store:
     try:
-        return open_store(url)
+        return open_store(url, Settings.from_env().connection)
     except Exception as exc:  # any failure to reach or migrate the database ends here
-        _fail(f"cannot open database {url!r}: {exc}")
+        shown = url
+        with suppress(ArgumentError):
+            shown = make_url(url).render_as_string(hide_password=True)
+        _fail(f"cannot open database {shown!r}: {exc}")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

@@ -41,6 +41,8 @@ class Dialect:
     explicit_null_order: ClassVar[bool]
     # An embedded database answers in microseconds: calls may run on the event loop.
     inline: ClassVar[bool]
+    # Execution options that make a read transaction one consistent snapshot.
+    snapshot: ClassVar[dict[str, str]] = {}
 
     def regex(self, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
         """True where RE2 `pattern` is found in `column` (the pattern is valid: see query.py)."""
@@ -104,6 +106,8 @@ class PostgreSQL(Dialect):
     name = "postgresql"
     explicit_null_order = True
     inline = False
+    # SQLite's read transactions are snapshots already (WAL); READ COMMITTED's are not.
+    snapshot: ClassVar[dict[str, str]] = {"isolation_level": "REPEATABLE READ"}
     # Any constant will do, as long as it is the same in every process.
     migration_lock = 0x61796574
 

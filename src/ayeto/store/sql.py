@@ -25,6 +25,8 @@ from ayeto.store.dialects import Dialect
 from ayeto.store.schema import NOBODY, api_keys, conversations, messages
 
 BATCH = 200
+# A server-side cursor where the database has one, so a large answer is read batch by batch.
+_STREAMING = {"stream_results": True, "max_row_buffer": BATCH}
 
 _C = conversations.c
 _M = messages.c
@@ -83,11 +85,8 @@ class SqlStore:
 
     def find(self, owner: str, query: Query) -> Iterator[list[Document]]:
         with self._read() as connection:
-            # A server-side cursor where there is one, so a large answer is read batch by batch.
-            streaming = {"stream_results": True, "max_row_buffer": BATCH}
-            rows = connection.execute(
-                self.page_statement(owner, query), execution_options=streaming
-            )
+            statement = self.page_statement(owner, query)
+            rows = connection.execute(statement, execution_options=_STREAMING)
             for page in rows.partitions(BATCH):
                 yield _documents(connection, owner, page)
 
@@ -140,7 +139,8 @@ class SqlStore:
         if owner is not None:
             statement = statement.where(_C.owner_id == owner)
         with self._read() as connection:
-            for page in connection.execute(statement).partitions(BATCH):
+            result = connection.execute(statement, execution_options=_STREAMING)
+            for page in result.partitions(BATCH):
                 by_owner: dict[str, list[Any]] = defaultdict(list)
                 for row in page:
                     by_owner[row.owner_id].append(row)
@@ -210,6 +210,7 @@ class SqlStore:
     # -- helpers ---------------------------------------------------------------------------------
 
     def _read(self) -> _Transaction:
+        # A snapshot: the batches of one answer, and their messages, all see the same data.
         return _Transaction(self.engine, self.dialect, write=False)
 
     def _write(self) -> _Transaction:
@@ -267,6 +268,8 @@ class _Transaction:
             connection = self._engine.connect()
             if self._write:
                 connection = connection.execution_options(write=True)
+            else:
+                connection = connection.execution_options(**self._dialect.snapshot)
             connection.begin()
         except Exception as exc:
             raise self._dialect.translate(exc) from exc
