@@ -97,9 +97,9 @@ def test_exactly_the_three_endpoints(openapi: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("endpoint", "errors"),
     [
-        ("find", ["400", "401", "413"]),
-        ("get", ["400", "401", "403", "404"]),
-        ("delete", ["400", "401", "403", "404"]),
+        ("find", ["400", "401", "413", "503"]),
+        ("get", ["400", "401", "403", "404", "503"]),
+        ("delete", ["400", "401", "403", "404", "503"]),
     ],
 )
 def test_each_endpoint_declares_exactly_its_errors(

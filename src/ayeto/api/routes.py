@@ -27,6 +27,7 @@ _ERRORS: dict[int, str] = {
     403: "The conversation belongs to another user.",
     404: "No conversation with this id.",
     413: "The request body is too large.",
+    503: "The database is unavailable; try again after `Retry-After` seconds.",
 }
 
 
@@ -50,7 +51,9 @@ EntityId = Annotated[
 @router.post(
     "/find",
     summary="Search conversations",
-    responses=_responses(list[PublicConversationView], "The matches, in order.", 400, 401, 413),
+    responses=_responses(
+        list[PublicConversationView], "The matches, in order.", 400, 401, 413, 503
+    ),
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -79,7 +82,7 @@ async def find(request: Request, principal: CurrentPrincipal) -> Response:
 @router.post(
     "/get",
     summary="Get a single conversation",
-    responses=_responses(PublicConversationView, "The conversation.", 400, 401, 403, 404),
+    responses=_responses(PublicConversationView, "The conversation.", 400, 401, 403, 404, 503),
 )
 async def get(request: Request, principal: CurrentPrincipal, entity_id: EntityId) -> Response:
     """Get one of the caller's conversations by id, and record the access (`accessed`)."""
@@ -91,7 +94,7 @@ async def get(request: Request, principal: CurrentPrincipal, entity_id: EntityId
 @router.post(
     "/delete",
     summary="Delete a conversation",
-    responses=_responses(str, "The id of the deleted conversation.", 400, 401, 403, 404),
+    responses=_responses(str, "The id of the deleted conversation.", 400, 401, 403, 404, 503),
 )
 async def delete(request: Request, principal: CurrentPrincipal, entity_id: EntityId) -> Response:
     """Delete one of the caller's conversations with all its messages; answers its id."""
