@@ -14,6 +14,7 @@ from typing import Final
 from ayeto.errors import BadRequest
 from ayeto.models import INT64_MAX, INT64_MIN
 from ayeto.patterns import PatternError, compile_pattern
+from ayeto.pg_regex import to_postgres
 
 _UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
@@ -224,6 +225,9 @@ def _value(where: str, field: Field, op: Op, value: object) -> str | int:
     if op is Op.REGEX:
         try:
             compile_pattern(value)
+            # Refused on every backend when PostgreSQL's engine could not mean the same, so that
+            # the answer never depends on where the data is stored.
+            to_postgres(value)
         except PatternError as exc:
             raise BadRequest(f"{where}: invalid regex: {exc}") from None
         return value

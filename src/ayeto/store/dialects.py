@@ -14,8 +14,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.elements import ColumnElement
 
-from ayeto.errors import QueryTimeout, Unavailable
+from ayeto.errors import BadRequest, QueryTimeout, Unavailable
 from ayeto.patterns import search
+from ayeto.pg_regex import to_postgres
 
 UNAVAILABLE = "the database is unavailable; try again shortly"
 BUSY = "the database is busy; try again shortly"
@@ -50,6 +51,9 @@ class Dialect:
 
     def lock_schema(self, connection: Connection) -> None:
         """Serialize schema migrations between processes that start at once."""
+
+    def check(self, connection: Connection) -> None:
+        """Refuse a database that could not give the answers the API promises."""
 
     def translate(self, error: Exception) -> Exception:
         """The API's error for a database failure; unexpected failures are returned unchanged."""
@@ -112,21 +116,31 @@ class PostgreSQL(Dialect):
     migration_lock = 0x61796574
 
     def regex(self, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        from ayeto.store.pg_regex import to_postgres
-
         return column.op("~", is_comparison=True)(to_postgres(pattern))
 
     def lock_schema(self, connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.migration_lock})
 
     def translate(self, error: Exception) -> Exception:
-        from psycopg.errors import QueryCanceled
+        from psycopg.errors import InvalidRegularExpression, QueryCanceled
 
-        if isinstance(error, DBAPIError) and isinstance(error.orig, QueryCanceled):
+        cause = error.orig if isinstance(error, DBAPIError) else None
+        if isinstance(cause, QueryCanceled):
             return QueryTimeout(
                 "the query ran past the statement timeout; simplify its filters or regex"
             )
+        if isinstance(cause, InvalidRegularExpression):
+            # A valid translation PostgreSQL still cannot run, e.g. "too complex".
+            return BadRequest(
+                f"invalid regex: PostgreSQL cannot run it: {cause.diag.message_primary}"
+            )
         return super().translate(error)
+
+    def check(self, connection: Connection) -> None:
+        # Patterns and text are exchanged as Unicode code points: only UTF8 means the same.
+        encoding = connection.exec_driver_sql("SHOW server_encoding").scalar_one()
+        if encoding != "UTF8":
+            raise RuntimeError(f"ayeto needs a database with encoding UTF8, not {encoding}")
 
     def engine(self, url: URL, options: ConnectionOptions) -> Engine:
         return create_engine(

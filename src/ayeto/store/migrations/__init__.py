@@ -35,6 +35,7 @@ def upgrade(engine: Engine, dialect: Dialect) -> None:
     """Create or upgrade the schema to the newest revision; a no-op when it is current."""
     with engine.connect().execution_options(write=True) as connection, connection.begin():
         # Processes starting together queue here; all but the first find the work done.
+        dialect.check(connection)
         dialect.lock_schema(connection)
         if not is_current(connection):
             command.upgrade(config(connection), "head")

@@ -1,27 +1,30 @@
-"""RE2 patterns as PostgreSQL regular expressions (AREs) that match exactly the same texts.
+r"""RE2 patterns as PostgreSQL regular expressions (AREs) that match exactly the same texts.
 
 A `regex` filter means RE2's unanchored search on every backend (DESIGN.md, "Contract decisions").
 PostgreSQL's own engine would answer differently in many places: its `.` and `[^...]` match a
-newline, its `\\w \\d \\s`, word boundaries and case-insensitive matching follow the database
-locale (with `C.UTF-8`, `é ~ '\\w'` is true), its `\\b` is a backspace, and it has no multi-line
-anchors. So the translation never leans on any PostgreSQL class, flag or locale:
+newline, its `\w \d \s`, word boundaries and case-insensitive matching follow the database
+locale (with `C.UTF-8`, `'é' ~ '\w'` is true), its `\b` is a backspace, and it has no multi-line
+anchors. So the translation never leans on a PostgreSQL class, flag or locale:
 
-- every construct that matches one character (literal, `.`, `[...]`, `\\d`, `[[:alpha:]]`,
-  `\\pL`, anything under `(?i)`) becomes an explicit set of code points, computed by RE2's rules.
-  Unicode classes and case folding come from RE2 itself: it is asked which code points it
-  matches, so the tables are always those of the RE2 that SQLite uses;
-- `^ $ \\A \\z` become `^ $` (string start and end in an ARE without flags), the multi-line
-  `(?m)^ (?m)$` and the ASCII word boundaries `\\b \\B` become look-around over explicit sets;
+- every construct that matches one character (literal, `.`, `[...]`, `\d`, `[[:alpha:]]`,
+  `\pL`, anything under `(?i)`) becomes an explicit set of code points, by RE2's rules. Unicode
+  classes and case folding come from RE2 itself, asked which code points it matches, so they are
+  always those of the RE2 that SQLite uses;
+- `^ $ \A \z` become `^ $` (start and end of the text in an ARE without flags); the multi-line
+  `(?m)^ (?m)$` and the ASCII word boundaries `\b \B` become look-around over explicit sets;
+- RE2 works on UTF-8 bytes and also tries the positions inside a character, where `\B` holds:
+  a pattern that can match there matches any text with a non-ASCII character;
 - groups become non-capturing, and lazy quantifiers (and `(?U)`) greedy: preference decides which
   match is found, never whether there is one.
 
-Refused, with a `PatternError` that names the construct: `\\C` (one byte, which may split a
-character), repetition counts above PostgreSQL's limit of 255, and case folding of ranges so large
-that computing it would cost more than the query.
+Refused, with a `PatternError` that names the construct: `\C` (one byte, which may split a
+character), repetition counts above PostgreSQL's limit of 255, case folding of ranges so large
+that computing it would cost more than the query, and patterns that grow too large once their
+classes are spelled out.
 
 The output is for the case-sensitive `~` operator in a UTF8 database, and is plain ASCII: other
-characters are written as `\\uXXXX` / `\\UXXXXXXXX` escapes. A PostgreSQL text never holds NUL or a
-surrogate, so sets are free to include or leave out those code points.
+characters are written `\uXXXX` / `\UXXXXXXXX`. A PostgreSQL text never holds NUL or a surrogate,
+so sets are free to include or leave out those code points.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ MAX_REPEAT: Final = 255
 # cost microseconds; this bounds the code points scanned for one pattern (about four times all of
 # Unicode, tens of milliseconds), so that no pattern can make the translation expensive.
 MAX_FOLD_SCAN: Final = 1 << 22
+# A Unicode class is a long list of ranges (`\\pL` is 9 KB). This bounds what one pattern may grow
+# to, and so the translations kept in the cache below: about thirty `\\pL`.
+MAX_TRANSLATION: Final = 1 << 18
 
 _SURROGATE_LOW, _SURROGATE_HIGH = 0xD800, 0xDFFF
 # What a PostgreSQL text can hold: no NUL, no surrogates.
@@ -116,7 +122,7 @@ _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=128)
 def to_postgres(pattern: str) -> str:
     """The ARE that PostgreSQL's `~` matches against exactly the texts RE2 finds `pattern` in.
 
@@ -211,10 +217,11 @@ def _re2_set(single: str) -> tuple[Ranges, int]:
     RE2 bounds its matches (`possiblematchrange`, a documented guarantee); only that window is
     scanned, which for a case-folded letter is a few dozen code points.
     """
+    regexp = re2.compile(single, _OPTIONS)
     try:
-        low, high = re2.compile(single, _OPTIONS).possiblematchrange(8)
+        low, high = regexp.possiblematchrange(8)
         first, last = _first_at_or_above(low), _last_at_or_below(high)
-    except re2.error:
+    except re2.error:  # No bound known: scan everything.
         first, last = 0, MAX_CODE_POINT
     if _SURROGATE_LOW <= first <= _SURROGATE_HIGH:
         first = _SURROGATE_HIGH + 1
@@ -287,6 +294,7 @@ _EMPTY = _Piece("", _ATOM, empty_width=True, nullable=True, inside_character=Tru
 _NOTHING = _Piece("(?!)", _ATOM, empty_width=True)
 
 
+@lru_cache(maxsize=1024)
 def _chars(ranges: Ranges) -> _Piece:
     """One character from `ranges`, listed or negated, whichever is shorter."""
     wanted = _intersection(ranges, _PG_CHARACTERS)
@@ -321,8 +329,26 @@ _ANCHORS: Final[dict[str, _Piece]] = {
 }
 
 
+_ESCAPED_ANCHORS: Final[dict[str, str]] = {
+    "\\A": "text start",
+    "\\z": "text end",
+    "\\b": "word boundary",
+    "\\B": "not word boundary",
+}
+
+
+def _check_size(pieces: list[_Piece]) -> None:
+    # Checked as pieces are joined, before the text is built.
+    if sum(len(piece.text) + 4 for piece in pieces) > MAX_TRANSLATION:
+        raise PatternError(
+            "the pattern is too large for PostgreSQL once its classes are spelled out"
+            f" (over {MAX_TRANSLATION} characters)"
+        )
+
+
 def _sequence(pieces: list[_Piece]) -> _Piece:
     pieces = [piece for piece in pieces if piece.text]
+    _check_size(pieces)
     if not pieces:
         return _EMPTY
     if len(pieces) == 1:
@@ -340,6 +366,7 @@ def _sequence(pieces: list[_Piece]) -> _Piece:
 def _alternation(branches: list[_Piece]) -> _Piece:
     if len(branches) == 1:
         return branches[0]
+    _check_size(branches)
     return _Piece(
         "|".join(branch.text for branch in branches),
         _ALT,
@@ -507,11 +534,9 @@ class _Translator:
     def _escape(self, flags: _Flags, items: list[_Piece]) -> None:
         pattern, pos = self.pattern, self.pos
         two = pattern[pos : pos + 2]
-        anchors = {"\\b": "word boundary", "\\B": "not word boundary"}
-        anchors |= {"\\A": "text start", "\\z": "text end"}
-        if two in anchors:
+        if two in _ESCAPED_ANCHORS:
             self.pos += 2
-            items.append(_ANCHORS[anchors[two]])
+            items.append(_ANCHORS[_ESCAPED_ANCHORS[two]])
         elif two == "\\C":
             raise PatternError("\\C is not supported")
         elif two == "\\Q":
@@ -582,10 +607,9 @@ class _Translator:
                 parts.append(self._class_set(*_PERL_CLASSES[pattern[pos : pos + 2]], flags))
                 continue
             low = high = self._class_character()
-            if pattern.startswith("-", self.pos) and pattern[self.pos + 1 : self.pos + 2] not in (
-                "",
-                "]",
-            ):
+            # `a-z` is a range; in `[a-]` the `-` is a character.
+            follow = pattern[self.pos : self.pos + 2]
+            if len(follow) == 2 and follow[0] == "-" and follow[1] != "]":
                 self.pos += 1
                 high = self._class_character()
             parts.append(self._fold(((low, high),)) if flags.fold else ((low, high),))
