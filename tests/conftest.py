@@ -61,10 +61,12 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'ayeto.db'}"
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A fresh, empty database for one test."""
-    return f"sqlite:///{tmp_path / 'ayeto.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database for one test: every store and API test runs on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ayeto.db'}"
+    return empty_postgres(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

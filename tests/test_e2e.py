@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.conftest import empty_postgres
 from tests.processes import Server, cli, new_key, serving
 
 pytestmark = pytest.mark.e2e
@@ -177,9 +178,12 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def database_url(dataset: Path) -> str:
-    url = f"sqlite:///{dataset.parent / 'ayeto.db'}"
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, dataset: Path) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{dataset.parent / 'ayeto.db'}"
+    else:
+        url = empty_postgres(request.getfixturevalue("postgres_url"))
     cli("import", str(dataset), "--db", url)
     return url
 
