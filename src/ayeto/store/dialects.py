@@ -45,9 +45,13 @@ class Dialect:
     # Execution options that make a read transaction one consistent snapshot.
     snapshot: ClassVar[dict[str, str]] = {}
 
-    def regex(self, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        """True where RE2 `pattern` is found in `column` (the pattern is valid: see query.py)."""
+    def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
+        """True where the regex bound to `pattern` (see `pattern`) is found in `column`."""
         raise NotImplementedError
+
+    def pattern(self, pattern: str) -> str:
+        """The value to bind for RE2 `pattern` (it is valid: see query.py) in `regex`."""
+        return pattern
 
     def lock_schema(self, connection: Connection) -> None:
         """Serialize schema migrations between processes that start at once."""
@@ -72,7 +76,7 @@ class SQLite(Dialect):
     inline = True
     function = "ayeto_regexp"
 
-    def regex(self, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
+    def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
         return func.ayeto_regexp(pattern, column).is_(True)
 
     def engine(self, url: URL) -> Engine:
@@ -115,8 +119,11 @@ class PostgreSQL(Dialect):
     # Any constant will do, as long as it is the same in every process.
     migration_lock = 0x61796574
 
-    def regex(self, column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
-        return column.op("~", is_comparison=True)(to_postgres(pattern))
+    def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
+        return column.op("~", is_comparison=True)(pattern)
+
+    def pattern(self, pattern: str) -> str:
+        return to_postgres(pattern)
 
     def lock_schema(self, connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.migration_lock})

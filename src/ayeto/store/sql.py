@@ -6,6 +6,7 @@ all of their messages), so a response is serialized exactly once, by the API.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -13,12 +14,12 @@ from itertools import islice
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Select, delete, exists, insert, select, update
+from sqlalchemy import BigInteger, Engine, Select, bindparam, delete, exists, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, UnaryExpression
 
 from ayeto.errors import Forbidden, NotFound
-from ayeto.query import Condition, Op, Query
+from ayeto.query import Field, Op, Query
 from ayeto.store import migrations
 from ayeto.store.base import ApiKey, Document
 from ayeto.store.dialects import Dialect
@@ -66,6 +67,33 @@ _KEY_COLUMNS = (
     api_keys.c.revoked_at,
 )
 
+# Statements of a fixed shape are built once, their values bound at each execution: building a
+# statement costs SQLAlchemy more than SQLite takes to run it, and a prebuilt one also keeps its
+# cache key, so SQLAlchemy finds its compiled form at once.
+_OWNER: BindParameter[str] = bindparam("owner")
+_ID: BindParameter[str] = bindparam("conversation_id")
+_NOW: BindParameter[int] = bindparam("now")
+_KEY_BY_DIGEST = select(*_KEY_COLUMNS).where(api_keys.c.digest == bindparam("digest"))
+_TOUCH_KEY = update(api_keys).where(api_keys.c.id == bindparam("key_id")).values(last_used_at=_NOW)
+_GET = (
+    update(conversations)
+    .where(_C.owner_id == _OWNER, _C.id == _ID)
+    .values(accessed_by=_OWNER, accessed_at=_NOW)
+    .returning(*_CONVERSATION_COLUMNS)
+)
+_DELETE = delete(conversations).where(_C.owner_id == _OWNER, _C.id == _ID)
+_OWNER_OF = select(_C.owner_id).where(_C.id == _ID).limit(1)
+_MESSAGES = (
+    select(*_MESSAGE_COLUMNS)
+    .where(_M.owner_id == _OWNER, _M.conversation_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_M.conversation_id, _M.position)
+)
+# What a `find` statement's SQL depends on: per condition its field, operator and whether the
+# value is null (`IS NULL` instead of a comparison); the sort; whether there is a limit.
+_Shape = tuple[tuple[tuple[Field, Op, bool], ...], Field, bool, bool]
+# Distinct shapes are few in practice; the bound keeps arbitrary ones from growing it.
+_SHAPES = 256
+
 _COMPARISONS: dict[Op, Callable[[Any, Any], ColumnElement[bool]]] = {
     Op.EQ: operator.eq,
     Op.LT: operator.lt,
@@ -80,44 +108,35 @@ class SqlStore:
         self.engine = engine
         self.dialect = dialect
         self.inline = dialect.inline
+        self._page_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_page)
 
     # -- conversations ---------------------------------------------------------------------------
 
     def find(self, owner: str, query: Query) -> Iterator[list[Document]]:
         with self._read() as connection:
-            statement = self.page_statement(owner, query)
-            rows = connection.execute(statement, execution_options=_STREAMING)
+            statement, values = self._page(owner, query)
+            rows = connection.execute(statement, values, execution_options=_STREAMING)
             for page in rows.partitions(BATCH):
                 yield _documents(connection, owner, page)
 
     def page_statement(self, owner: str, query: Query) -> Select[Any]:
-        """The one query behind a `find` page (its messages come from a second one)."""
-        statement = (
-            select(*_CONVERSATION_COLUMNS)
-            .where(_C.owner_id == owner, *(self._clause(c) for c in query.conditions))
-            .order_by(*self._order(query))
-            .offset(query.offset)
-        )
-        return statement if query.limit is None else statement.limit(query.limit)
+        """The query behind a `find` page, values bound (its messages come from a second one)."""
+        statement, values = self._page(owner, query)
+        return statement.params(values)
 
     def get(self, owner: str, conversation_id: str, now: int) -> Document:
-        statement = (
-            update(conversations)
-            .where(_C.owner_id == owner, _C.id == conversation_id)
-            .values(accessed_by=owner, accessed_at=now)
-            .returning(*_CONVERSATION_COLUMNS)
-        )
+        values = {"owner": owner, "conversation_id": conversation_id, "now": now}
         with self._write() as connection:
-            row = connection.execute(statement).one_or_none()
+            row = connection.execute(_GET, values).one_or_none()
             if row is None:
                 raise _missing(connection, conversation_id)
             return _documents(connection, owner, [row])[0]
 
     def delete(self, owner: str, conversation_id: str) -> None:
-        statement = delete(conversations).where(_C.owner_id == owner, _C.id == conversation_id)
+        values = {"owner": owner, "conversation_id": conversation_id}
         with self._write() as connection:
             # Messages go with it: ON DELETE CASCADE, in the same transaction.
-            if connection.execute(statement).rowcount == 0:
+            if connection.execute(_DELETE, values).rowcount == 0:
                 raise _missing(connection, conversation_id)
 
     def upsert(self, documents: Iterable[Document]) -> int:
@@ -167,8 +186,7 @@ class SqlStore:
 
     def key_by_digest(self, digest: str) -> ApiKey | None:
         with self._read() as connection:
-            statement = select(*_KEY_COLUMNS).where(api_keys.c.digest == digest)
-            row = connection.execute(statement).one_or_none()
+            row = connection.execute(_KEY_BY_DIGEST, {"digest": digest}).one_or_none()
         return None if row is None else _key(row)
 
     def list_keys(self, user_id: str | None = None) -> list[ApiKey]:
@@ -191,9 +209,7 @@ class SqlStore:
 
     def touch_key(self, key_id: str, now: int) -> None:
         with self._write() as connection:
-            connection.execute(
-                update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now)
-            )
+            connection.execute(_TOUCH_KEY, {"key_id": key_id, "now": now})
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -216,36 +232,71 @@ class SqlStore:
     def _write(self) -> _Transaction:
         return _Transaction(self.engine, self.dialect, write=True)
 
-    def _clause(self, condition: Condition) -> ColumnElement[bool]:
-        field = condition.field
+    def _page(self, owner: str, query: Query) -> tuple[Select[Any], dict[str, Any]]:
+        """The statement for the shape of `query` (built once per shape), and its values."""
+        shape: _Shape = (
+            tuple((c.field, c.op, c.value is None) for c in query.conditions),
+            query.sort,
+            query.descending,
+            query.limit is not None,
+        )
+        values: dict[str, Any] = {"owner": owner, "offset": query.offset}
+        if query.limit is not None:
+            values["limit"] = query.limit
+        for index, condition in enumerate(query.conditions):
+            value = condition.value
+            if isinstance(value, str) and condition.op is Op.REGEX:
+                values[f"value_{index}"] = self.dialect.pattern(value)
+            elif value is not None:
+                values[f"value_{index}"] = value
+        return self._page_of_shape(shape), values
+
+    def _build_page(self, shape: _Shape) -> Select[Any]:
+        conditions, sort, descending, limited = shape
+        statement = (
+            select(*_CONVERSATION_COLUMNS)
+            .where(
+                _C.owner_id == _OWNER,
+                *(
+                    self._clause(field, op, None if null else f"value_{index}")
+                    for index, (field, op, null) in enumerate(conditions)
+                ),
+            )
+            .order_by(*self._order(sort, descending))
+            # BIGINT, as PostgreSQL reads them: one statement takes any value, where SQLAlchemy
+            # would type a literal INTEGER or BIGINT by its size.
+            .offset(bindparam("offset", type_=BigInteger))
+        )
+        return statement.limit(bindparam("limit", type_=BigInteger)) if limited else statement
+
+    def _clause(self, field: Field, op: Op, name: str | None) -> ColumnElement[bool]:
+        """The condition on `field`, its value bound as `name` (None: the value is null)."""
         if not field.on_message:
-            return self._compare(conversations.c[field.column], condition.op, condition.value)
+            return self._compare(conversations.c[field.column], op, name)
         column = messages.c[field.column]
         of_this_conversation = (_M.owner_id == _C.owner_id, _M.conversation_id == _C.id)
-        if condition.op is Op.NE:
+        if op is Op.NE:
             # A message filter matches when any message matches; `!=` when none is equal.
-            equal = self._compare(column, Op.EQ, condition.value)
+            equal = self._compare(column, Op.EQ, name)
             return ~exists().where(*of_this_conversation, equal)
-        return exists().where(
-            *of_this_conversation, self._compare(column, condition.op, condition.value)
-        )
+        return exists().where(*of_this_conversation, self._compare(column, op, name))
 
-    def _compare(self, column: ColumnElement[Any], op: Op, value: object) -> ColumnElement[bool]:
-        if value is None:
+    def _compare(self, column: ColumnElement[Any], op: Op, name: str | None) -> ColumnElement[bool]:
+        if name is None:
             return column.is_(None) if op is Op.EQ else column.is_not(None)
+        value = bindparam(name, type_=column.type)
         if op is Op.NE:
             return column.is_distinct_from(value)
         if op is Op.REGEX:
-            assert isinstance(value, str)
             return self.dialect.regex(column, value)
         return _COMPARISONS[op](column, value)
 
-    def _order(self, query: Query) -> list[UnaryExpression[Any]]:
+    def _order(self, sort: Field, descending: bool) -> list[UnaryExpression[Any]]:
         terms = []
-        for column in (conversations.c[query.sort.column], _C.id):
-            term = column.desc() if query.descending else column.asc()
+        for column in (conversations.c[sort.column], _C.id):
+            term = column.desc() if descending else column.asc()
             if self.dialect.explicit_null_order:
-                term = term.nulls_last() if query.descending else term.nulls_first()
+                term = term.nulls_last() if descending else term.nulls_first()
             terms.append(term)
         return terms
 
@@ -299,7 +350,7 @@ class _Transaction:
 
 def _missing(connection: Connection, conversation_id: str) -> Exception:
     """Forbidden if the id is someone else's conversation, NotFound if it is nobody's."""
-    taken = connection.execute(select(_C.owner_id).where(_C.id == conversation_id).limit(1))
+    taken = connection.execute(_OWNER_OF, {"conversation_id": conversation_id})
     if taken.first() is None:
         return NotFound(conversation_id)
     return Forbidden(f"conversation {conversation_id} belongs to another user")
@@ -310,11 +361,7 @@ def _documents(connection: Connection, owner: str, rows: Sequence[Any]) -> list[
     if not rows:
         return []
     thread: dict[str, list[Document]] = {row[0]: [] for row in rows}
-    statement = (
-        select(*_MESSAGE_COLUMNS)
-        .where(_M.owner_id == owner, _M.conversation_id.in_(list(thread)))
-        .order_by(_M.conversation_id, _M.position)
-    )
+    values = {"owner": owner, "ids": list(thread)}
     for (
         conversation_id,
         id_,
@@ -324,7 +371,7 @@ def _documents(connection: Connection, owner: str, rows: Sequence[Any]) -> list[
         reasoning,
         model,
         img_gen,
-    ) in connection.execute(statement):
+    ) in connection.execute(_MESSAGES, values):
         thread[conversation_id].append(
             {
                 "id": id_,
