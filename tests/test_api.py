@@ -378,7 +378,7 @@ def test_find_with_nothing_to_find_is_an_empty_array(
         ),
         (
             b'{"filters": [["assistant_id", "==", "nope"]]}',
-            "filters[0]: 'assistant_id' takes a UUID, got 'nope'",
+            "filters[0]: 'assistant_id' takes a UUID string, got 'nope'",
         ),
         (
             b'{"filters": "model == o1"}',
@@ -386,7 +386,10 @@ def test_find_with_nothing_to_find_is_an_empty_array(
         ),
         (b'{"sort_order": 2}', "sort_order must be 0 (ascending) or 1 (descending), got 2"),
         (b'{"limit_from": 5, "limit_to": 2}', "limit_to (2) must not be less than limit_from (5)"),
-        (b'{"limit_from": -1}', "limit_from must be a non-negative integer, got -1"),
+        (
+            b'{"limit_from": -1}',
+            "limit_from must be an integer from 0 to 9223372036854775807, got -1",
+        ),
     ],
     ids=[
         "truncated",

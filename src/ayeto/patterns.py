@@ -6,6 +6,7 @@ pattern is compiled once per process, not once per row.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -34,7 +35,21 @@ def compile_pattern(pattern: str) -> Any:
         reason = exc.args[0] if exc.args else b"not a valid RE2 pattern"
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise PatternError(str(reason)) from None
+        raise PatternError(_plainly(str(reason))) from None
+
+
+# RE2 refuses these by design (they cannot run in linear time); its own words only hint at it.
+_UNSUPPORTED = (
+    (re.compile(r"invalid escape sequence: \\[1-9]"), "backreferences are not supported"),
+    (re.compile(r"invalid perl operator: \(\?<?[=!]"), "look-around is not supported"),
+)
+
+
+def _plainly(reason: str) -> str:
+    for wording, plain in _UNSUPPORTED:
+        if wording.match(reason):
+            return f"{plain} ({reason})"
+    return reason
 
 
 def search(pattern: str, text: str | None) -> bool:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+import orjson
+
 from ayeto.errors import BadRequest
 from ayeto.models import INT64_MAX, INT64_MIN
 from ayeto.patterns import PatternError, compile_pattern
@@ -145,9 +147,9 @@ def parse_query(body: object) -> Query:
     elif not isinstance(sort_key, str):
         raise BadRequest(f"sort_key must be a string, got {_json_type(sort_key)}")
     elif sort_key not in FIELDS:
-        raise BadRequest(f"sort_key: unknown field {sort_key!r}")
+        raise BadRequest(f"sort_key: unknown field {short(sort_key)}")
     elif FIELDS[sort_key].on_message:
-        raise BadRequest(f"sort_key: cannot sort by {sort_key!r}, a message field")
+        raise BadRequest(f"sort_key: cannot sort by {short(sort_key)}, a message field")
     else:
         sort = FIELDS[sort_key]
     if sort_order is None:
@@ -155,7 +157,9 @@ def parse_query(body: object) -> Query:
     elif type(sort_order) is int and sort_order in (0, 1):
         descending = sort_order == 1
     else:
-        raise BadRequest(f"sort_order must be 0 (ascending) or 1 (descending), got {sort_order!r}")
+        raise BadRequest(
+            f"sort_order must be 0 (ascending) or 1 (descending), got {short(sort_order)}"
+        )
 
     offset = _limit(body, "limit_from")
     end = _limit(body, "limit_to")
@@ -176,7 +180,7 @@ def _limit(body: dict[str, object], key: str) -> int | None:
     if value is None:
         return None
     if type(value) is not int or not 0 <= value <= INT64_MAX:
-        raise BadRequest(f"{key} must be a non-negative integer, got {value!r}")
+        raise BadRequest(f"{key} must be an integer from 0 to {INT64_MAX}, got {short(value)}")
     return value
 
 
@@ -184,7 +188,9 @@ def _conditions(filters: object) -> tuple[Condition, ...]:
     if filters is None:
         return ()
     if not isinstance(filters, list):
-        raise BadRequest(f"filters must be an array of [field, operator, value], got {filters!r}")
+        raise BadRequest(
+            f"filters must be an array of [field, operator, value], got {short(filters)}"
+        )
     return tuple(_condition(i, item) for i, item in enumerate(filters))
 
 
@@ -204,7 +210,7 @@ def _condition(index: int, item: object) -> Condition:
         raise BadRequest(f"{where}: {op} applies to string and UUID fields, not {name!r}")
     if value is None:
         if not rule.takes_null:
-            raise BadRequest(f"{where}: null is only allowed with == and !=")
+            raise BadRequest(f"{where}: null is only allowed with == and !=, not with {op}")
         if not field.nullable:
             raise BadRequest(f"{where}: {name!r} is never null")
         return Condition(field, op, None)
@@ -219,7 +225,8 @@ def _value(where: str, field: Field, op: Op, value: object) -> str | int:
             raise BadRequest(f"{where}: {value} is out of the 64-bit integer range")
         return value
     if not isinstance(value, str):
-        raise BadRequest(f"{where}: {field.name!r} takes a string, got {short(value)}")
+        wanted = "a UUID string" if field.kind is Kind.UUID else "a string"
+        raise BadRequest(f"{where}: {field.name!r} takes {wanted}, got {short(value)}")
     if "\x00" in value:
         raise BadRequest(f"{where}: the value must not contain NUL characters")
     if op is Op.REGEX:
@@ -234,7 +241,7 @@ def _value(where: str, field: Field, op: Op, value: object) -> str | int:
     if field.kind is Kind.UUID:
         canonical = parse_uuid(value)
         if canonical is None:
-            raise BadRequest(f"{where}: {field.name!r} takes a UUID, got {short(value)}")
+            raise BadRequest(f"{where}: {field.name!r} takes a UUID string, got {short(value)}")
         return canonical
     return value
 
@@ -252,6 +259,13 @@ def _json_type(value: object) -> str:
 
 
 def short(value: object, width: int = 60) -> str:
-    """`repr(value)`, cut to `width` characters for an error message."""
-    text = repr(value)
+    """A value from a request as an error message shows it: a string in quotes, anything else as
+    the JSON the client sent (`true`, `null`, `[1]`), cut to `width` characters."""
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:  # an integer beyond 64 bits
+            text = str(value)
     return text if len(text) <= width else text[: width - 3] + "..."
