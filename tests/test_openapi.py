@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from ayeto import query
 from ayeto.api import create_app
 from ayeto.store import Store
 
@@ -149,7 +150,11 @@ def test_find_takes_an_optional_db_params_body_and_no_parameters(openapi: dict[s
     find = openapi["paths"][f"{BASE}/find"]["post"]
     assert find["requestBody"] == {
         "required": False,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DbParams"}}},
+        "content": {
+            "application/json": {
+                "schema": {"anyOf": [{"$ref": "#/components/schemas/DbParams"}, {"type": "null"}]}
+            }
+        },
     }
     assert "parameters" not in find
 
@@ -250,6 +255,15 @@ def test_message_items_and_roles(openapi: dict[str, Any]) -> None:
     assert role["enum"] == ["system", "user", "assistant", "tool", "internal"]
     sort_order = schema(openapi, "DbParams")["properties"]["sort_order"]["anyOf"][0]
     assert sort_order["enum"] == [0, 1]
+
+
+def test_db_params_name_every_field_and_operator(openapi: dict[str, Any]) -> None:
+    properties = schema(openapi, "DbParams")["properties"]
+    assert properties["sort_key"]["anyOf"][0]["enum"] == list(query.SORTABLE)
+    field, operator, value = properties["filters"]["anyOf"][0]["items"]["prefixItems"]
+    assert field == {"type": "string", "enum": list(query.FIELDS)}
+    assert operator == {"type": "string", "enum": ["==", "!=", "<", ">", "<=", ">=", "regex"]}
+    assert types(value) == [STRING, TIMESTAMP, NULL]
 
 
 def test_docs_serve_html(client: TestClient) -> None:

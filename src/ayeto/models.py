@@ -7,7 +7,7 @@ which are serialized once (see `ayeto.store.sql`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -85,16 +85,27 @@ class PublicConversationView(_Model):
     accessed: ModelMeta = NEVER
 
 
+def _name_the_choices(schema: dict[str, Any]) -> None:
+    """Lists the fields and operators the query language knows, from its own registry."""
+    from ayeto.query import FIELDS, OPERATORS, SORTABLE  # the registry imports this module
+
+    properties = schema["properties"]
+    properties["sort_key"]["anyOf"][0]["enum"] = list(SORTABLE)
+    field, operator, _ = properties["filters"]["anyOf"][0]["items"]["prefixItems"]
+    field["enum"] = list(FIELDS)
+    operator["enum"] = [str(op) for op in OPERATORS]
+
+
 # Documents the request in OpenAPI only: requests themselves are parsed by `ayeto.query`, which
 # answers every mistake with a precise 400 detail.
 class DbParams(BaseModel):
     """The body of `find`: filters, sort and the slice of the sorted matches to return."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_name_the_choices)
 
     sort_key: str | None = Field(
         default=None,
-        description="Field to sort by; default `updated.timestamp`.",
+        description="Field to sort by (default `updated.timestamp`).",
         examples=["name"],
     )
     sort_order: Literal[0, 1] | None = Field(

@@ -154,7 +154,7 @@ def parse_query(body: object) -> Query:
         sort = FIELDS[sort_key]
     if sort_order is None:
         descending = sort_key is None
-    elif type(sort_order) is int and sort_order in (0, 1):
+    elif _integer(sort_order) in (0, 1):
         descending = sort_order == 1
     else:
         raise BadRequest(
@@ -179,9 +179,10 @@ def _limit(body: dict[str, object], key: str) -> int | None:
     value = body.get(key)
     if value is None:
         return None
-    if type(value) is not int or not 0 <= value <= INT64_MAX:
+    number = _integer(value)
+    if number is None or not 0 <= number <= INT64_MAX:
         raise BadRequest(f"{key} must be an integer from 0 to {INT64_MAX}, got {short(value)}")
-    return value
+    return number
 
 
 def _conditions(filters: object) -> tuple[Condition, ...]:
@@ -219,11 +220,12 @@ def _condition(index: int, item: object) -> Condition:
 
 def _value(where: str, field: Field, op: Op, value: object) -> str | int:
     if field.kind is Kind.TIMESTAMP:
-        if type(value) is not int:
+        number = _integer(value)
+        if number is None:
             raise BadRequest(f"{where}: {field.name!r} takes an integer, got {short(value)}")
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise BadRequest(f"{where}: {value} is out of the 64-bit integer range")
-        return value
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise BadRequest(f"{where}: {short(value)} is out of the 64-bit integer range")
+        return number
     if not isinstance(value, str):
         wanted = "a UUID string" if field.kind is Kind.UUID else "a string"
         raise BadRequest(f"{where}: {field.name!r} takes {wanted}, got {short(value)}")
@@ -244,6 +246,16 @@ def _value(where: str, field: Field, op: Op, value: object) -> str | int:
             raise BadRequest(f"{where}: {field.name!r} takes a UUID string, got {short(value)}")
         return canonical
     return value
+
+
+def _integer(value: object) -> int | None:
+    """The integer a JSON number stands for, or None: JSON (and JSON Schema's `integer`) does not
+    tell `10` from `10.0`, so neither does the API; a boolean is not a number."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return None
 
 
 def _json_type(value: object) -> str:

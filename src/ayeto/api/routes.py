@@ -38,6 +38,8 @@ def _responses(ok: Any, ok_text: str, *errors: int) -> dict[int | str, dict[str,
     return answers
 
 
+_OPTIONAL_PARAMS = {"anyOf": [{"$ref": "#/components/schemas/DbParams"}, {"type": "null"}]}
+
 EntityId = Annotated[
     str,
     Query(
@@ -57,7 +59,8 @@ EntityId = Annotated[
     openapi_extra={
         "requestBody": {
             "required": False,
-            "content": {JSON: {"schema": {"$ref": "#/components/schemas/DbParams"}}},
+            # `null` is taken as no body, as clients that serialize an unset body send it.
+            "content": {JSON: {"schema": _OPTIONAL_PARAMS}},
         }
     },
 )
