@@ -89,6 +89,14 @@ def serving(database_url: str, *options: str) -> Iterator[Server]:
             process.stdout.close()
 
 
+def stop(server: Server) -> str:
+    """Stop the server before its block ends; returns everything it wrote."""
+    server.process.terminate()
+    server.process.wait(timeout=15)
+    assert server.process.stdout is not None
+    return server.process.stdout.read()
+
+
 def _wait_until_live(base_url: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:

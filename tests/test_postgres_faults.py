@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import empty_postgres
 from tests.factories import ALICE, BOB, conversation, img_gen, message
-from tests.processes import Server, cli, new_key, serving
+from tests.processes import Server, cli, new_key, serving, stop
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
@@ -106,14 +106,6 @@ def _timed(client: httpx.Client, path: str, **options: Any) -> tuple[httpx.Respo
     return response, time.monotonic() - started
 
 
-def _stop(server: Server) -> str:
-    """Stop the server and return everything it wrote."""
-    server.process.terminate()
-    server.process.wait(timeout=15)
-    assert server.process.stdout is not None
-    return server.process.stdout.read()
-
-
 def _report(what: str, seconds: float) -> None:
     """A measured time, in the test's output (`pytest -rP` shows it)."""
     print(f"{what}: {seconds:.3f}")
@@ -191,7 +183,7 @@ def test_a_lost_database_is_a_prompt_503_and_the_service_recovers_by_itself(
         assert second | {"accessed": None} == first | {"accessed": None}
         ready = client.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, READY)
-        log = _stop(server)
+        log = stop(server)
     assert "Traceback" not in log
     assert " ERROR " not in log
 
@@ -230,7 +222,7 @@ def test_a_request_in_flight_when_the_database_goes_away_is_a_503(
         _report("seconds to recover once the database is back", _wait_for_recovery(client))
         found = client.post(FIND, json=BY_NAME)
         assert [c["id"] for c in found.json()] == ALICE_IDS
-        log = _stop(server)
+        log = stop(server)
     assert "Traceback" not in log
 
 

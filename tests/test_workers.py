@@ -24,7 +24,7 @@ import pytest
 from ayeto.clock import now_ms
 from tests.conftest import empty_postgres
 from tests.factories import img_gen, message
-from tests.processes import Server, cli, new_key, serving
+from tests.processes import Server, cli, new_key, serving, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -251,13 +251,6 @@ def _find_all(server: Server, key: str, page: int) -> list[dict[str, Any]]:
                 return found
 
 
-def _stop(server: Server) -> str:
-    server.process.terminate()
-    server.process.wait(timeout=15)
-    assert server.process.stdout is not None
-    return server.process.stdout.read()
-
-
 def test_two_workers_serve_concurrent_clients_exactly(postgres_url: str) -> None:
     empty_postgres(postgres_url)
     data = b"".join(orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE) for d in BY_ID.values())
@@ -302,7 +295,7 @@ def test_two_workers_serve_concurrent_clients_exactly(postgres_url: str) -> None
             for answer in found:  # each was read once, by its owner
                 _expected_get(BY_ID[answer["id"]], answer, since=0)
             remaining[user] = found
-        log = _stop(server)
+        log = stop(server)
 
     exported = [
         orjson.loads(line) for line in cli("export", "--db", postgres_url).stdout.splitlines()

@@ -7,7 +7,6 @@ AyetoError
 ├── Forbidden            403  the conversation belongs to someone else
 ├── NotFound             404  no conversation with that id
 ├── PayloadTooLarge      413  request body over the size limit
-├── RateLimited          429  the key made too many requests
 └── Unavailable          503  the database cannot be reached
 """
 
@@ -48,14 +47,6 @@ class NotFound(AyetoError):
 
 class PayloadTooLarge(AyetoError):
     status_code = 413
-
-
-class RateLimited(AyetoError):
-    status_code = 429
-
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 class Unavailable(AyetoError):

@@ -7,7 +7,7 @@ which are serialized once (see `ayeto.store.sql`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -21,7 +21,7 @@ Timestamp = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
 Text = Annotated[StrictStr, Field(pattern=r"^[^\x00]*$")]
 
 Role = Literal["system", "user", "assistant", "tool", "internal"]
-ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool", "internal")
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 class _Model(BaseModel):

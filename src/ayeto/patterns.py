@@ -19,9 +19,9 @@ class PatternError(ValueError):
     pass
 
 
-_OPTIONS = re2.Options()
+OPTIONS = re2.Options()
 # A refused pattern is the caller's mistake, reported in the 400; it is not worth a log line.
-_OPTIONS.log_errors = False
+OPTIONS.log_errors = False
 
 
 @lru_cache(maxsize=512)
@@ -30,7 +30,7 @@ def compile_pattern(pattern: str) -> Any:
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise PatternError(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
     try:
-        return re2.compile(pattern, _OPTIONS)
+        return re2.compile(pattern, OPTIONS)
     except re2.error as exc:
         reason = exc.args[0] if exc.args else b"not a valid RE2 pattern"
         if isinstance(reason, bytes):

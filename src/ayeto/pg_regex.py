@@ -40,7 +40,7 @@ from typing import Final
 
 import re2
 
-from ayeto.patterns import PatternError, compile_pattern
+from ayeto.patterns import OPTIONS, PatternError, compile_pattern
 
 # A set of code points: sorted, disjoint, non-adjacent inclusive ranges.
 Ranges = tuple[tuple[int, int], ...]
@@ -117,9 +117,6 @@ _BOUNDS: Final = re.compile(r"\{(0|[1-9][0-9]{0,8})(,(0|[1-9][0-9]{0,8})?)?\}")
 _OCTAL: Final = "01234567"
 _EVERYTHING: Final[Ranges] = ((0, MAX_CODE_POINT),)
 _MULTI_BYTE: Final[Ranges] = ((0x80, MAX_CODE_POINT),)
-
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False
 
 
 @lru_cache(maxsize=128)
@@ -217,7 +214,7 @@ def _re2_set(single: str) -> tuple[Ranges, int]:
     RE2 bounds its matches (`possiblematchrange`, a documented guarantee); only that window is
     scanned, which for a case-folded letter is a few dozen code points.
     """
-    regexp = re2.compile(single, _OPTIONS)
+    regexp = re2.compile(single, OPTIONS)
     try:
         low, high = regexp.possiblematchrange(8)
         first, last = _first_at_or_above(low), _last_at_or_below(high)
@@ -231,7 +228,7 @@ def _re2_set(single: str) -> tuple[Ranges, int]:
         return (), 0
     start, end = _index(first), _index(last) + 1
     window = _every_character()[start:end]
-    runs = re2.compile(f"(?:{single})+", _OPTIONS).finditer(window)
+    runs = re2.compile(f"(?:{single})+", OPTIONS).finditer(window)
     found = ((_code_point(start + m.start()), _code_point(start + m.end() - 1)) for m in runs)
     return _normalized(found), end - start
 

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from ayeto.errors import AyetoError, RateLimited, Unauthorized, Unavailable
+from ayeto.errors import AyetoError, Unauthorized, Unavailable
 from ayeto.query import short
 
 log = logging.getLogger("ayeto.api")
@@ -41,8 +41,6 @@ async def _ayeto_error(_: Request, exc: Exception) -> Response:
     headers = {}
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = "1"
     return error_response(exc.status_code, exc.detail, headers)
