@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ayeto.auth import authenticate, create_key
 from ayeto.demo import (
     DEMO_USER,
     OTHER_USER,
@@ -14,14 +17,18 @@ from ayeto.demo import (
     SPEC_ASSISTANT,
     SPEC_CONVERSATION,
     SPEC_SINCE,
+    DemoLoad,
     demo_conversations,
+    instructions,
+    load_demo,
 )
-from ayeto.errors import Forbidden, NotFound
+from ayeto.errors import Forbidden, NotFound, Unauthorized
 from ayeto.models import PublicConversationView
 from ayeto.query import parse_query
 from ayeto.store import Store
 
 NOW = 1_760_000_000_000  # 2025-10-09T08:53:20Z
+ARCHIVE_END = 1_734_652_800_000  # 2024-12-20T00:00:00Z
 DAY = 24 * 3600 * 1000
 MODELS = {"gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "o1"}
 
@@ -72,11 +79,19 @@ def test_too_few_conversations_for_the_examples_is_refused() -> None:
         demo_conversations(DEMO_USER, now_ms=NOW, count=2)
 
 
+def test_a_now_too_close_to_example_7s_date_is_refused() -> None:
+    early = SPEC_SINCE + 60 * DAY
+    with pytest.raises(ValueError, match=f"^now_ms must be later than 2025-03-02, got {early}$"):
+        demo_conversations(DEMO_USER, now_ms=early)
+
+
 def test_timestamps_are_consistent(documents: list[Document]) -> None:
     for document in documents:
         created, updated = document["created"], document["updated"]
         stamps = [m["timestamp"] for m in document["messages"]]
-        assert NOW - 60 * DAY <= created["timestamp"] <= stamps[0] <= NOW
+        # The last 60 days, or 60 days of late 2024 ending an hour before 2024-12-20 at the latest.
+        until = NOW if created["timestamp"] > SPEC_SINCE else ARCHIVE_END - 3600 * 1000
+        assert until - 60 * DAY <= created["timestamp"] <= stamps[0] <= stamps[-1] <= until
         assert stamps == sorted(stamps)
         assert updated == {"user_id": created["user_id"], "timestamp": stamps[-1]}
         assert document["accessed"] == {"user_id": None, "timestamp": 0}
@@ -209,8 +224,39 @@ def test_each_find_example_returns_the_demo_users_matches(
     )
 
 
-def test_the_whole_history_is_newer_than_example_7s_date(documents: list[Document]) -> None:
-    assert all(d["created"]["timestamp"] > SPEC_SINCE for d in documents)
+# How many conversations of each user the examples answer: 7 and 8 leave the 2024 ones out.
+COUNTS = [(1, 40, 4), (4, 19, 2), (7, 28, 3), (8, 14, 2)]
+
+
+@pytest.mark.parametrize(
+    ("body", "demo_user_count", "other_user_count"),
+    [
+        pytest.param(
+            next(b for n, b, *_ in EXAMPLES if n == number), mine, theirs, id=f"example-{number}"
+        )
+        for number, mine, theirs in COUNTS
+    ],
+)
+def test_examples_7_and_8_visibly_filter(
+    store: Store,
+    documents: list[Document],
+    body: dict[str, Any],
+    demo_user_count: int,
+    other_user_count: int,
+) -> None:
+    store.upsert(documents)
+    assert len(find(store, DEMO_USER, body)) == demo_user_count
+    assert len(find(store, OTHER_USER, body)) == other_user_count
+
+
+def test_the_split_around_example_7s_date_is_the_same_whenever_the_demo_runs() -> None:
+    def after(now: int) -> list[tuple[str, bool]]:
+        return [
+            (d["id"], d["created"]["timestamp"] > SPEC_SINCE)
+            for d in demo_conversations(DEMO_USER, now_ms=now)
+        ]
+
+    assert after(NOW) == after(NOW + 3 * 365 * DAY) == after(SPEC_SINCE + 61 * DAY)
 
 
 def test_get_then_delete_the_spec_conversation_and_the_filter_examples_still_answer(
@@ -230,3 +276,139 @@ def test_get_then_delete_the_spec_conversation_and_the_filter_examples_still_ans
         {"filters": [["name", "regex", "Python"]]},
     ):
         assert find(store, DEMO_USER, body) != []
+
+
+# -- loading, and what the user is told ------------------------------------------------------------
+
+
+def test_loading_again_revokes_the_earlier_demo_keys_only(store: Store) -> None:
+    first = load_demo(store, NOW)
+    assert (first.demo_user_count, first.other_user_count, first.revoked) == (40, 4, 0)
+    own, _ = create_key(store, DEMO_USER, name="my own")
+    _, expired = create_key(store, DEMO_USER, name="demo", expires_at=NOW - 1)
+    second = load_demo(store, NOW + DAY)
+    assert (second.demo_user_count, second.other_user_count, second.revoked) == (40, 4, 1)
+    with pytest.raises(Unauthorized):
+        authenticate(store, first.key, NOW + DAY)
+    for key in (own, second.key):
+        assert authenticate(store, key, NOW + DAY).user_id == DEMO_USER
+    statuses = [(k.name, k.revoked_at, k.expires_at) for k in store.list_keys(DEMO_USER)]
+    assert statuses == [
+        ("demo", NOW + DAY, NOW + 30 * DAY),
+        ("my own", None, None),
+        ("demo", None, expired.expires_at),
+        ("demo", None, NOW + 31 * DAY),
+    ]
+    assert len(list(store.export())) == 40 + OTHER_USER_COUNT
+
+
+def test_the_demo_key_expires_after_30_days(store: Store) -> None:
+    key = load_demo(store, NOW).key
+    assert authenticate(store, key, NOW + 30 * DAY - 1).user_id == DEMO_USER
+    with pytest.raises(Unauthorized):
+        authenticate(store, key, NOW + 30 * DAY)
+
+
+KEY = "ayeto-" + "0" * 64
+BODY = '{"sort_key": "updated.timestamp", "sort_order": 1, "limit_from": 0, "limit_to": 3}'
+
+
+def test_what_serve_demo_prints_on_the_default_database() -> None:
+    text = instructions(
+        DemoLoad(KEY, 40, 4, 0),
+        database_url="sqlite:///./ayeto.db",
+        host="127.0.0.1",
+        port=8000,
+        serving=True,
+    )
+    assert text.splitlines() == [
+        "Loaded 44 demo conversations: 40 for the demo user "
+        "880e8400-e29b-41d4-a716-446655440003 (its key sees these) and 4 of another user "
+        "(the key never sees them).",
+        "The demo user's API key (shown only now; it expires in 30 days):",
+        "",
+        f"  export AYETO_KEY={KEY}",
+        "",
+        "Then try:",
+        "",
+        '  curl -X POST "http://127.0.0.1:8000/api/v3/conversation/find" \\',
+        '    -H "uni-api-key: $AYETO_KEY" -H "Content-Type: application/json" \\',
+        f"    -d '{BODY}'",
+        "",
+        "or, without the variable:",
+        "",
+        f"  curl -X POST http://127.0.0.1:8000/api/v3/conversation/find -H 'uni-api-key: {KEY}'"
+        f" -d '{BODY}'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("revoked", "line"),
+    [
+        (1, "Revoked 1 earlier demo key: a key is shown only once, so each run of the demo makes "
+         "a new one."),
+        (2, "Revoked 2 earlier demo keys: a key is shown only once, so each run of the demo makes "
+         "a new one."),
+    ],
+)  # fmt: skip
+def test_the_revoked_demo_keys_are_counted(revoked: int, line: str) -> None:
+    text = instructions(
+        DemoLoad(KEY, 40, 4, revoked),
+        database_url="sqlite:///./ayeto.db",
+        host="127.0.0.1",
+        port=8000,
+        serving=True,
+    )
+    assert text.splitlines()[1:3] == [
+        line,
+        "The demo user's API key (shown only now; it expires in 30 days):",
+    ]
+
+
+def test_loading_only_says_how_to_serve_and_reach_another_database() -> None:
+    text = instructions(
+        DemoLoad(KEY, 40, 4, 0),
+        database_url="sqlite:///./demo.db",
+        host="192.0.2.1",
+        port=8001,
+        serving=False,
+    )
+    assert "http://192.0.2.1:8001/api/v3/conversation/find" in text
+    assert text.splitlines()[-8:] == [
+        "",
+        "Serve it with:",
+        "",
+        "  ayeto serve --db sqlite:///./demo.db --host 192.0.2.1 --port 8001",
+        "",
+        "The demo database is sqlite:///./demo.db, not the default one; for other ayeto "
+        "commands (ayeto keys list, ...) to use it, first run in their terminal:",
+        "",
+        "  export AYETO_DATABASE_URL=sqlite:///./demo.db",
+    ]
+
+
+def test_loading_only_into_the_default_database_says_to_serve_it() -> None:
+    text = instructions(
+        DemoLoad(KEY, 40, 4, 0),
+        database_url="sqlite:///./ayeto.db",
+        host="127.0.0.1",
+        port=8000,
+        serving=False,
+    )
+    assert text.splitlines()[-3:] == ["Serve it with:", "", "  ayeto serve"]
+
+
+def test_the_readme_shows_what_make_demo_prints() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"`make demo` prints \(with another key\):\n\n```\n(.*?)```", readme, re.S)
+    assert shown is not None
+    key = re.search(r"ayeto-[0-9a-f]{64}", shown[1])
+    assert key is not None
+    printed = instructions(
+        DemoLoad(key[0], 40, 4, 0),
+        database_url="sqlite:///./demo.db",
+        host="127.0.0.1",
+        port=8000,
+        serving=True,
+    )
+    assert shown[1] == printed

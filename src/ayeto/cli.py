@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -63,7 +64,8 @@ def _open(url: str) -> Store:
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    # Plain text (a path or an address may hold `[` or `:-1:`), on one line whatever the width.
+    err.print(Text.assemble(("error:", "red"), f" {message}"), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -96,10 +98,16 @@ def serve(
     """Run the API server."""
     import uvicorn
 
+    from ayeto.ports import cannot_listen
+
+    # A busy port ends here, before the demo loads anything or makes a key.
+    retry = "AYETO_PORT={port} make demo" if demo else "--port {port}"
+    if problem := cannot_listen(host, port, retry=retry):
+        _fail(problem)
     store = _open(db)  # creates or upgrades the schema once, before any worker starts
     try:
         if demo:
-            _load_demo(store, host, port)
+            _load_demo(store, db, host, port, serving=True)
     finally:
         store.close()
     # Every worker process builds its app from the environment (see `app_from_env`).
@@ -131,31 +139,16 @@ def demo_command(
     """Fill the database with demo conversations and print a new key with a curl command."""
     store = _open(db)
     try:
-        _load_demo(store, host, port)
+        _load_demo(store, db, host, port, serving=False)
     finally:
         store.close()
 
 
-def _load_demo(store: Store, host: str, port: int) -> None:
-    from ayeto.demo import DEMO_USER, demo_conversations
+def _load_demo(store: Store, db: str, host: str, port: int, *, serving: bool) -> None:
+    from ayeto.demo import instructions, load_demo
 
-    count = store.upsert(demo_conversations(DEMO_USER, now_ms=now_ms()))
-    key, _ = create_key(store, DEMO_USER, name="demo")
-    url = f"http://{host}:{port}/api/v3/conversation/find"
-    body = '{"sort_key": "updated.timestamp", "sort_order": 1, "limit_from": 0, "limit_to": 3}'
-    print(f"Loaded {count} demo conversations; the demo user is {DEMO_USER}.")
-    print("Its API key (shown only now):")
-    print()
-    print(f"  export AYETO_KEY={key}")
-    print()
-    print("Then try:")
-    print()
-    print(f'  curl -X POST "{url}" \\')
-    print('    -H "uni-api-key: $AYETO_KEY" -H "Content-Type: application/json" \\')
-    print(f"    -d '{body}'")
-    print()
-    print(f"or, without the variable:\n\n  curl -X POST {url} -H 'uni-api-key: {key}' -d '{body}'")
-    print(flush=True)
+    done = load_demo(store, now_ms())
+    print(instructions(done, database_url=db, host=host, port=port, serving=serving), flush=True)
 
 
 # -- keys ----------------------------------------------------------------------------------------

@@ -3,8 +3,13 @@
 `demo_conversations` is deterministic for a given seed and `now_ms`. Besides random conversations
 across everyday topics it always contains what the spec's curl examples ask for: the conversation
 `550e8400-e29b-41d4-a716-446655440000` (examples 9 and 10), `gpt-4o` conversations (4 and 8), names
-containing `Python` (5), the assistant `123e4567-e89b-12d3-a456-426614174000` (6), and only
-conversations created after 2025-01-01 (7). A few conversations of another user show isolation.
+containing `Python` (5), and the assistant `123e4567-e89b-12d3-a456-426614174000` (6). Every third
+random conversation dates from late 2024, the others from the last 60 days, so that examples 7 and 8
+(created after 2025-01-01) visibly leave some out, by the same count whenever the demo runs. A few
+conversations of another user show isolation.
+
+`load_demo` puts them in a store with a new key for the demo user; `instructions` is what the CLI
+prints after it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ import random
 import uuid
 from dataclasses import dataclass
 from typing import Any, Final
+
+from ayeto.auth import create_key
+from ayeto.config import DEFAULT_DATABASE_URL, DEFAULT_HOST, DEFAULT_PORT
+from ayeto.store import Store
 
 # The user of the spec's sample response, and another whose conversations the demo key never sees.
 DEMO_USER: Final = "880e8400-e29b-41d4-a716-446655440003"
@@ -41,8 +50,106 @@ _MINUTE: Final = 60 * _SECOND
 _HOUR: Final = 60 * _MINUTE
 _DAY: Final = 24 * _HOUR
 _SPREAD: Final = 60 * _DAY
+# The older conversations end before this instant (2024-12-20T00:00:00Z), whatever `now_ms` is.
+_ARCHIVE_END: Final = SPEC_SINCE - 12 * _DAY
+# Every this many random conversations, one is from the archive.
+_ARCHIVE_EVERY: Final = 3
+
+# The demo key's name: what tells the earlier demo keys apart from the user's own.
+DEMO_KEY_NAME: Final = "demo"
+# A demo key is a real credential to the demo database; it should not outlive the tryout.
+DEMO_KEY_DAYS: Final = 30
 
 Document = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLoad:
+    """What `load_demo` did: the new key, the conversations loaded, the earlier keys revoked."""
+
+    key: str
+    demo_user_count: int
+    other_user_count: int
+    revoked: int
+
+
+def load_demo(store: Store, now_ms: int) -> DemoLoad:
+    """Load (again) the demo conversations and give the demo user a new key.
+
+    A plain key is shown only once and never stored, so an earlier demo key cannot be shown
+    again: the demo user's earlier demo keys that still work are revoked, not left to pile up.
+    """
+    documents = demo_conversations(DEMO_USER, now_ms=now_ms)
+    store.upsert(documents)
+    expires_at = now_ms + DEMO_KEY_DAYS * _DAY
+    key, record = create_key(store, DEMO_USER, name=DEMO_KEY_NAME, expires_at=expires_at)
+    earlier = [
+        each.id
+        for each in store.list_keys(DEMO_USER)
+        if each.name == DEMO_KEY_NAME
+        and each.id != record.id
+        and each.revoked_at is None
+        and (each.expires_at is None or each.expires_at > now_ms)
+    ]
+    for key_id in earlier:
+        store.revoke_key(key_id, None, now_ms)
+    mine = sum(d["created"]["user_id"] == DEMO_USER for d in documents)
+    return DemoLoad(key, mine, len(documents) - mine, len(earlier))
+
+
+def instructions(load: DemoLoad, *, database_url: str, host: str, port: int, serving: bool) -> str:
+    """What to tell the user after `load`: the key, a curl to paste, and how to reach the data.
+
+    `serving` says whether a server starts next (`serve --demo`), or the user starts one.
+    """
+    url = f"http://{host}:{port}/api/v3/conversation/find"
+    body = '{"sort_key": "updated.timestamp", "sort_order": 1, "limit_from": 0, "limit_to": 3}'
+    total = load.demo_user_count + load.other_user_count
+    lines = [
+        f"Loaded {total} demo conversations: {load.demo_user_count} for the demo user "
+        f"{DEMO_USER} (its key sees these) and {load.other_user_count} of another user "
+        "(the key never sees them).",
+    ]
+    if load.revoked:
+        plural = "s" if load.revoked > 1 else ""
+        lines.append(
+            f"Revoked {load.revoked} earlier demo key{plural}: a key is shown only once, "
+            "so each run of the demo makes a new one."
+        )
+    lines += [
+        f"The demo user's API key (shown only now; it expires in {DEMO_KEY_DAYS} days):",
+        "",
+        f"  export AYETO_KEY={load.key}",
+        "",
+        "Then try:",
+        "",
+        f'  curl -X POST "{url}" \\',
+        '    -H "uni-api-key: $AYETO_KEY" -H "Content-Type: application/json" \\',
+        f"    -d '{body}'",
+        "",
+        "or, without the variable:",
+        "",
+        f"  curl -X POST {url} -H 'uni-api-key: {load.key}' -d '{body}'",
+        "",
+    ]
+    if not serving:
+        serve = ["ayeto serve"]
+        if database_url != DEFAULT_DATABASE_URL:
+            serve.append(f"--db {database_url}")
+        if host != DEFAULT_HOST:
+            serve.append(f"--host {host}")
+        if port != DEFAULT_PORT:
+            serve.append(f"--port {port}")
+        lines += ["Serve it with:", "", f"  {' '.join(serve)}", ""]
+    if database_url != DEFAULT_DATABASE_URL:
+        lines += [
+            f"The demo database is {database_url}, not the default one; for other ayeto commands "
+            "(ayeto keys list, ...) to use it, first run in their terminal:",
+            "",
+            f"  export AYETO_DATABASE_URL={database_url}",
+            "",
+        ]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +176,14 @@ def demo_conversations(
 ) -> list[Document]:
     """`count` conversations of `user_id`, then `OTHER_USER_COUNT` of `OTHER_USER`.
 
-    Documents are complete `PublicConversationView` dicts, created within the 60 days before
-    `now_ms` (which must be later than `SPEC_SINCE` plus those 60 days), never accessed.
+    Documents are complete `PublicConversationView` dicts, never accessed. Every third random one
+    was created in the 60 days before 2024-12-20, the others in the 60 days before `now_ms`
+    (which must be later than `SPEC_SINCE` plus those 60 days).
     """
     if count < 3:
         raise ValueError(f"count must be at least 3 to hold the spec's examples, got {count}")
+    if now_ms <= SPEC_SINCE + _SPREAD:
+        raise ValueError(f"now_ms must be later than 2025-03-02, got {now_ms}")
     rng = random.Random(seed)
     documents = [
         _spec_conversation(user_id, now_ms),
@@ -90,10 +200,17 @@ def demo_conversations(
         # Examples 4 and 5 still find something once example 10 has deleted the spec's conversation.
         _conversation(rng, user_id, now_ms, topic=_PYTHON, model="gpt-4o"),
     ]
-    documents += [_conversation(rng, user_id, now_ms) for _ in range(count - 3)]
+    documents += [_conversation(rng, user_id, _until(n, now_ms)) for n in range(count - 3)]
     documents.append(_conversation(rng, OTHER_USER, now_ms, topic=_PYTHON, model="gpt-4o"))
-    documents += [_conversation(rng, OTHER_USER, now_ms) for _ in range(OTHER_USER_COUNT - 1)]
+    documents += [
+        _conversation(rng, OTHER_USER, _until(n, now_ms)) for n in range(OTHER_USER_COUNT - 1)
+    ]
     return documents
+
+
+def _until(n: int, now_ms: int) -> int:
+    """When the `n`th random conversation ends at the latest: now, or in the 2024 archive."""
+    return _ARCHIVE_END if n % _ARCHIVE_EVERY == _ARCHIVE_EVERY - 1 else now_ms
 
 
 def _spec_conversation(owner: str, now_ms: int) -> Document:
@@ -138,7 +255,7 @@ def _spec_conversation(owner: str, now_ms: int) -> Document:
 def _conversation(
     rng: random.Random,
     owner: str,
-    now_ms: int,
+    until: int,
     *,
     topic: _Topic | None = None,
     model: str | None = None,
@@ -171,8 +288,8 @@ def _conversation(
         elapsed = offsets[-1] + rng.randint(20, 300) * _SECOND
         if rng.random() < 0.15:
             elapsed += rng.randint(1, 30) * _HOUR
-    # Older than the spec's conversation, which stays the most recent.
-    created = now_ms - rng.randint(offsets[-1] + _HOUR, _SPREAD)
+    # Ends an hour before `until` at the latest: the spec's conversation stays the most recent.
+    created = until - rng.randint(offsets[-1] + _HOUR, _SPREAD)
 
     messages: list[Document] = []
     if with_system:
@@ -629,11 +746,16 @@ _FOLLOW_UPS: Final = (
 )
 
 __all__ = [
+    "DEMO_KEY_DAYS",
+    "DEMO_KEY_NAME",
     "DEMO_USER",
     "OTHER_USER",
     "OTHER_USER_COUNT",
     "SPEC_ASSISTANT",
     "SPEC_CONVERSATION",
     "SPEC_SINCE",
+    "DemoLoad",
     "demo_conversations",
+    "instructions",
+    "load_demo",
 ]
