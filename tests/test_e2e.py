@@ -306,6 +306,12 @@ def test_the_demo_prints_a_curl_command_that_works_when_pasted(tmp_path: Path) -
         while "or, without the variable:" not in (line := server.process.stdout.readline()):
             printed.append(line)
         port = server.base_url.rsplit(":", 1)[1]
+        assert printed[:2] == [
+            "Loaded 44 demo conversations: 40 for the demo user "
+            "880e8400-e29b-41d4-a716-446655440003 (its key sees these) and 4 of another user "
+            "(the key never sees them).\n",
+            "The demo user's API key (shown only now; it expires in 30 days):\n",
+        ]
         export = next(
             line.strip() for line in printed if line.strip().startswith("export AYETO_KEY=")
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,11 @@ import pytest
 
 from ayeto.store import Store, open_store
 from ayeto.transfer import (
+    HINT,
     PROGRESS_STEP,
+    REPORTED,
     InvalidRecords,
+    NotConversations,
     RecordError,
     export_documents,
     import_documents,
@@ -334,7 +338,7 @@ def test_one_invalid_record_imports_nothing(store: Store) -> None:
         conversation(id=C4),
         conversation(BOB, id=C5, messages=[full_message(M2, 1)]),
     )
-    assert refusal(store, data) == [RecordError(3, f"messages.0.role: {ROLE_ERROR}")]
+    assert refusal(store, data) == [RecordError("line 3", f"messages.0.role: {ROLE_ERROR}")]
     assert dump(store) == before
 
 
@@ -349,7 +353,7 @@ def test_an_invalid_record_late_in_a_big_file_undoes_what_was_written(store: Sto
     documents += [conversation(BOB, created={"user_id": BOB, "timestamp": "x"})]
     documents += [conversation(BOB) for _ in range(100)]
     assert refusal(store, jsonl(*documents)) == [
-        RecordError(1100, "created.timestamp: Input should be a valid integer")
+        RecordError("line 1100", "created.timestamp: Input should be a valid integer")
     ]
     assert dump(store) == before
 
@@ -393,23 +397,23 @@ def test_every_invalid_record_is_reported_with_its_line(store: Store) -> None:
     assert dump(store) == before
 
 
-def test_the_error_names_the_count_and_every_record() -> None:
-    error = InvalidRecords([RecordError(2, "model: Field required"), RecordError(9, "oops")])
-    assert (
-        str(error)
-        == "2 invalid records, nothing imported:\nline 2: model: Field required\nline 9: oops"
-    )
-    assert (
-        str(InvalidRecords([RecordError(1, "x")]))
-        == "1 invalid record, nothing imported:\nline 1: x"
-    )
+def test_the_error_names_the_records_then_how_many_more_then_the_hint() -> None:
+    named = [RecordError("line 2", "model: Field required"), RecordError("record 9", "oops")]
+    assert str(InvalidRecords(named, 2)) == "line 2: model: Field required\nrecord 9: oops"
+    assert InvalidRecords(named, 3, "read the docs").report() == [
+        "line 2: model: Field required",
+        "record 9: oops",
+        "... and 1 more invalid record",
+        "hint: read the docs",
+    ]
+    assert InvalidRecords(named, 414).report()[2] == "... and 412 more invalid records"
 
 
 def test_a_record_with_many_faults_names_the_first_five(store: Store) -> None:
     document = conversation(messages=[full_message(M1, 1, role="robot")] * 7)
     assert refusal(store, jsonl(document)) == [
         RecordError(
-            1,
+            "line 1",
             "; ".join(f"messages.{n}.role: {ROLE_ERROR}" for n in range(5)) + "; and 2 more",
         )
     ]
@@ -435,9 +439,9 @@ def test_a_json_array_reports_where_each_bad_element_starts(store: Store) -> Non
         ]
     )
     assert [str(error) for error in refusal(store, data)] == [
-        "line 3: updated.timestamp: Input should be a valid integer",
-        "line 9: Input should be an object, not a number",
-        "line 9: not valid JSON: lone leading surrogate in hex escape at column 21",
+        f"record 2 (id {C2}): updated.timestamp: Input should be a valid integer",
+        "record 3: Input should be an object, not a number",
+        "record 4: not valid JSON: lone leading surrogate in hex escape at line 9 column 21",
     ]
     assert dump(store) == before
 
@@ -445,24 +449,32 @@ def test_a_json_array_reports_where_each_bad_element_starts(store: Store) -> Non
 @pytest.mark.parametrize(
     ("data", "error"),
     [
-        (b"[\n  {}, \n", RecordError(2, "not valid JSON: the file ends inside the array")),
-        (b"[\n  5,\n  6\n\n", RecordError(3, "not valid JSON: the file ends inside the array")),
-        (b"[", RecordError(1, "not valid JSON: the file ends inside the array")),
-        (b"[5]\n [6]", RecordError(2, "not valid JSON: data after the array at column 2")),
-        (b"[\n5\n6]", RecordError(3, "not valid JSON: expected ',' or ']' at column 1")),
-        (b"[5,\n]", RecordError(2, "not valid JSON: Expecting value at column 1")),
+        (b"[\n  {}, \n", RecordError("line 2", "not valid JSON: the file ends inside the array")),
+        (
+            b"[\n  5,\n  6\n\n",
+            RecordError("line 3", "not valid JSON: the file ends inside the array"),
+        ),
+        (b"[", RecordError("line 1", "not valid JSON: the file ends inside the array")),
+        (b"[5]\n [6]", RecordError("line 2", "not valid JSON: data after the array at column 2")),
+        (b"[\n5\n6]", RecordError("line 3", "not valid JSON: expected ',' or ']' at column 1")),
+        (
+            b"[5,\n]",
+            RecordError("record 2", "not valid JSON: Expecting value at line 2 column 1"),
+        ),
         (
             b'[\n  {"name":\n  "x" "y"}]',
-            RecordError(2, "not valid JSON: Expecting ',' delimiter at line 3 column 7"),
+            RecordError("record 1", "not valid JSON: Expecting ',' delimiter at line 3 column 7"),
         ),
         (
             b'[{"name": "\nx"}]',
-            RecordError(1, "not valid JSON: Invalid control character at column 12"),
+            RecordError(
+                "record 1", "not valid JSON: Invalid control character at line 1 column 12"
+            ),
         ),
-        (b"[\n\n" + b"[" * 100_000, RecordError(3, "not valid JSON: nested too deeply")),
+        (b"[\n\n" + b"[" * 100_000, RecordError("record 1", "not valid JSON: nested too deeply")),
         (
             b'[\n {"name": "\xc3\xa9\xe2\x82"}]',
-            RecordError(2, "not valid UTF-8: byte 0xe2 at column 13"),
+            RecordError("line 2", "not valid UTF-8: byte 0xe2 at column 13"),
         ),
     ],
 )
@@ -477,14 +489,109 @@ def test_a_malformed_json_array_is_refused_at_its_first_fault(
 
 def test_a_malformed_array_also_reports_the_bad_elements_before_the_fault(store: Store) -> None:
     assert refusal(store, b'[\n5,\n{"id": 1} {}]') == [
-        RecordError(2, "Input should be an object, not a number"),
+        RecordError("record 1", "Input should be an object, not a number"),
         RecordError(
-            3,
+            "record 2",
             "id: UUID input should be a string, bytes or UUID object; name: Field required; "
             "model: Field required; created: Field required; updated: Field required",
         ),
-        RecordError(3, "not valid JSON: expected ',' or ']' at column 11"),
+        RecordError("line 3", "not valid JSON: expected ',' or ']' at column 11"),
     ]
+
+
+# -- pretty-printed documents, and what is not conversations at all -------------------------------
+
+
+def test_one_pretty_printed_document_is_one_conversation(store: Store) -> None:
+    document = conversation(ALICE, id=C1, messages=[full_message(M1, 1)])
+    assert load(store, b"\xef\xbb\xbf" + orjson.dumps(document, option=orjson.OPT_INDENT_2)) == 1
+    assert dump(store) == jsonl(document)
+
+
+def test_pretty_printed_documents_one_after_another_are_read_as_jq_writes_them(
+    store: Store,
+) -> None:
+    documents = [conversation(ALICE, id=C1), conversation(BOB, id=C2), conversation(id=C3)]
+    data = b"\n".join(orjson.dumps(d, option=orjson.OPT_INDENT_2) for d in documents) + b"\n"
+    assert load(store, b"\n" + data) == 3
+    assert dump(store) == jsonl(documents[0], documents[2], documents[1])
+
+
+def test_pretty_printed_documents_are_named_by_number_and_id(store: Store) -> None:
+    missing_model = conversation(id=C2)
+    del missing_model["model"]
+    data = b"\n".join(
+        orjson.dumps(d, option=orjson.OPT_INDENT_2)
+        for d in (conversation(id=C1), missing_model, conversation(id=5))
+    )
+    # The fourth starts on the line after the others, and is broken at its second character.
+    broken_at = data.count(b"\n") + 2
+    assert refusal(store, data + b"\n{,\n") == [
+        RecordError(f"record 2 (id {C2})", "model: Field required"),
+        RecordError("record 3", "id: UUID input should be a string, bytes or UUID object"),
+        RecordError("record 4", "not valid JSON: Expecting property name enclosed in double "
+                    f"quotes at line {broken_at} column 2"),
+    ]  # fmt: skip
+    assert dump(store) == b""
+
+
+def test_past_the_first_ten_invalid_records_they_are_only_counted(store: Store) -> None:
+    lines = [jsonl(conversation(id=C1))] + [b"{}\n"] * 25 + [jsonl(conversation(id=C2))]
+    with pytest.raises(InvalidRecords) as raised:
+        load(store, b"".join(lines))
+    named = [f"line {n}: {FIELDS_REQUIRED}" for n in range(2, 2 + REPORTED)]
+    assert raised.value.report() == [*named, "... and 15 more invalid records", f"hint: {HINT}"]
+    assert raised.value.count == 25
+    assert dump(store) == b""
+
+
+FIELDS_REQUIRED = (
+    "id: Field required; name: Field required; model: Field required; created: Field required; "
+    "updated: Field required"
+)
+
+
+def test_a_few_invalid_records_among_valid_ones_are_all_named_without_a_hint(
+    store: Store,
+) -> None:
+    lines = [b"{}\n"] * REPORTED + [jsonl(conversation(id=C1))]
+    with pytest.raises(InvalidRecords) as raised:
+        load(store, b"".join(lines))
+    assert raised.value.report() == [f"line {n}: {FIELDS_REQUIRED}" for n in range(1, 1 + REPORTED)]
+
+
+def test_an_input_without_one_valid_record_gets_the_hint(store: Store) -> None:
+    with pytest.raises(InvalidRecords) as raised:
+        load(store, b"id,name\nc1,hello\n")
+    assert raised.value.report() == [
+        "line 1: not valid JSON: expected value at column 1",
+        "line 2: not valid JSON: expected value at column 1",
+        f"hint: {HINT}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            b"SQLite format 3\x00\x10\x00\x02\x02\n{}",
+            "the input is an SQLite database, not conversations; to copy an ayeto database, "
+            "export it: ayeto export --db sqlite:///PATH | ayeto import -",
+        ),
+        (
+            gzip.compress(jsonl(conversation(id=C1))),
+            "the input is gzip-compressed; decompress it as you import: "
+            "gunzip -c FILE | ayeto import -",
+        ),
+    ],
+)
+def test_a_database_or_a_compressed_file_is_refused_at_once(
+    store: Store, data: bytes, message: str
+) -> None:
+    with pytest.raises(NotConversations) as raised:
+        load(store, data)
+    assert str(raised.value) == message
+    assert dump(store) == b""
 
 
 # -- progress --------------------------------------------------------------------------------------

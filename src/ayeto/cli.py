@@ -294,7 +294,7 @@ def import_command(
     db: Db = DEFAULT_DATABASE_URL,
 ) -> None:
     """Import conversations (upsert by id). A file with any invalid record imports nothing."""
-    from ayeto.transfer import InvalidRecords, import_documents
+    from ayeto.transfer import InvalidRecords, NotConversations, import_documents
 
     store = _open(db)
     try:
@@ -303,9 +303,11 @@ def import_command(
             with _progress(total) as advance:
                 count = import_documents(store, stream, on_progress=advance)
     except InvalidRecords as exc:
-        for error in exc.errors:
-            err.print(str(error), highlight=False, markup=False)
-        _fail(f"{len(exc.errors)} invalid record(s); nothing was imported")
+        for line in exc.report():
+            err.print(line, highlight=False, markup=False, emoji=False, soft_wrap=True)
+        _fail(f"{exc.count} invalid record(s); nothing was imported")
+    except NotConversations as exc:
+        _fail(str(exc))
     finally:
         store.close()
     err.print(f"imported {count} conversation(s)", highlight=False)
