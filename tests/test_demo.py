@@ -313,14 +313,22 @@ KEY = "ayeto-" + "0" * 64
 BODY = '{"sort_key": "updated.timestamp", "sort_order": 1, "limit_from": 0, "limit_to": 3}'
 
 
+def printed(
+    *,
+    revoked: int = 0,
+    db: str = "sqlite:///./ayeto.db",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    serving: bool = True,
+    key: str = KEY,
+) -> str:
+    """What the demo prints after loading the 44 conversations."""
+    load = DemoLoad(key, 40, 4, revoked)
+    return instructions(load, database_url=db, host=host, port=port, serving=serving)
+
+
 def test_what_serve_demo_prints_on_the_default_database() -> None:
-    text = instructions(
-        DemoLoad(KEY, 40, 4, 0),
-        database_url="sqlite:///./ayeto.db",
-        host="127.0.0.1",
-        port=8000,
-        serving=True,
-    )
+    text = printed()
     assert text.splitlines() == [
         "Loaded 44 demo conversations: 40 for the demo user "
         "880e8400-e29b-41d4-a716-446655440003 (its key sees these) and 4 of another user "
@@ -352,13 +360,7 @@ def test_what_serve_demo_prints_on_the_default_database() -> None:
     ],
 )  # fmt: skip
 def test_the_revoked_demo_keys_are_counted(revoked: int, line: str) -> None:
-    text = instructions(
-        DemoLoad(KEY, 40, 4, revoked),
-        database_url="sqlite:///./ayeto.db",
-        host="127.0.0.1",
-        port=8000,
-        serving=True,
-    )
+    text = printed(revoked=revoked)
     assert text.splitlines()[1:3] == [
         line,
         "The demo user's API key (shown only now; it expires in 30 days):",
@@ -366,13 +368,7 @@ def test_the_revoked_demo_keys_are_counted(revoked: int, line: str) -> None:
 
 
 def test_loading_only_says_how_to_serve_and_reach_another_database() -> None:
-    text = instructions(
-        DemoLoad(KEY, 40, 4, 0),
-        database_url="sqlite:///./demo.db",
-        host="192.0.2.1",
-        port=8001,
-        serving=False,
-    )
+    text = printed(db="sqlite:///./demo.db", host="192.0.2.1", port=8001, serving=False)
     assert "http://192.0.2.1:8001/api/v3/conversation/find" in text
     assert text.splitlines()[-8:] == [
         "",
@@ -388,13 +384,7 @@ def test_loading_only_says_how_to_serve_and_reach_another_database() -> None:
 
 
 def test_loading_only_into_the_default_database_says_to_serve_it() -> None:
-    text = instructions(
-        DemoLoad(KEY, 40, 4, 0),
-        database_url="sqlite:///./ayeto.db",
-        host="127.0.0.1",
-        port=8000,
-        serving=False,
-    )
+    text = printed(serving=False)
     assert text.splitlines()[-3:] == ["Serve it with:", "", "  ayeto serve"]
 
 
@@ -404,11 +394,4 @@ def test_the_readme_shows_what_make_demo_prints() -> None:
     assert shown is not None
     key = re.search(r"ayeto-[0-9a-f]{64}", shown[1])
     assert key is not None
-    printed = instructions(
-        DemoLoad(key[0], 40, 4, 0),
-        database_url="sqlite:///./demo.db",
-        host="127.0.0.1",
-        port=8000,
-        serving=True,
-    )
-    assert shown[1] == printed
+    assert shown[1] == printed(db="sqlite:///./demo.db", key=key[0])
