@@ -201,6 +201,12 @@ ACCESS_FIELDS = {"method", "path", "status", "duration_ms", "key_id", "client"}
 JSON_FIELDS = {"time", "level", "logger", "message", "request_id"}
 
 
+def log_as(monkeypatch: pytest.MonkeyPatch, style: str) -> None:
+    """The servers started next log in `style`, at the default level."""
+    monkeypatch.setenv("AYETO_LOG_FORMAT", style)
+    monkeypatch.setenv("AYETO_LOG_LEVEL", "info")
+
+
 def keys_create(database_url: str) -> tuple[str, str]:
     """The id and the plain key that `ayeto keys create` prints (first line and last)."""
     lines = cli("keys", "create", "--user", ALICE, "--db", database_url).stdout.splitlines()
@@ -212,8 +218,7 @@ def keys_create(database_url: str) -> tuple[str, str]:
 def test_the_server_writes_one_json_line_per_request(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AYETO_LOG_FORMAT", "json")
-    monkeypatch.setenv("AYETO_LOG_LEVEL", "info")
+    log_as(monkeypatch, "json")
     own, faulty = conversation(), conversation()
     cli("import", "-", "--db", sqlite_url, stdin=orjson.dumps([own, faulty]))
     key_id, key = keys_create(sqlite_url)
@@ -277,8 +282,7 @@ def test_the_server_writes_one_json_line_per_request(
 def test_the_server_writes_console_lines_with_the_request_id(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AYETO_LOG_FORMAT", "console")
-    monkeypatch.setenv("AYETO_LOG_LEVEL", "info")
+    log_as(monkeypatch, "console")
     key_id, key = keys_create(sqlite_url)
     with serving(sqlite_url) as server, httpx.Client(base_url=server.base_url) as http:
         found = http.post(FIND, headers={"uni-api-key": key})
