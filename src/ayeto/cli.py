@@ -448,6 +448,7 @@ def _key_table(records: list[ApiKey], now: int, out: Console) -> Table:
     from rich import box
     from rich.measure import Measurement
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=box.SIMPLE, pad_edge=False)
     for header in ("id", "user"):
@@ -473,14 +474,14 @@ def _key_table(records: list[ApiKey], now: int, out: Console) -> Table:
     narrow.add_column("user", no_wrap=True)  # its first 8 characters tell users apart
     narrow.add_column("status", no_wrap=True)
     narrow.add_column("expires", no_wrap=True)
-    narrow.add_column("name", overflow="ellipsis", no_wrap=True)
+    narrow.add_column("name")  # the one column that gives way, cut to one line
     for record in records:
         narrow.add_row(
             record.id,
             record.user_id[:8] + "…",
             _status(record, now),
             _when(record.expires_at, "%Y-%m-%d"),
-            record.name,
+            Text(record.name, no_wrap=True, overflow="ellipsis"),
         )
     return narrow
 
