@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, cast, get_args
+from typing import Final, Literal, TypeVar, cast, get_args
 
 DEFAULT_DATABASE_URL: Final = "sqlite:///./ayeto.db"
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -22,6 +22,8 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["console", "json"]
 LOG_LEVELS: Final[tuple[str, ...]] = get_args(LogLevel)
 LOG_FORMATS: Final[tuple[str, ...]] = get_args(LogFormat)
+
+T = TypeVar("T")
 
 
 class InvalidSetting(ValueError):
@@ -88,34 +90,44 @@ class _Reader:
         return self.env.get(name) or default
 
     def whole(self, name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
-        raw = self.env.get(name)
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            value = None
-        if value is None or value < minimum or (maximum is not None and value > maximum):
-            bounds = f"of at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-            raise InvalidSetting(f"{name} takes a whole number {bounds}, not {raw!r}")
-        return value
+        bounds = f"of at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        return self._parse(
+            name,
+            default,
+            int,
+            lambda value: minimum <= value and (maximum is None or value <= maximum),
+            f"a whole number {bounds}",
+        )
 
     def seconds(self, name: str, default: float) -> float:
+        return self._parse(
+            name,
+            default,
+            float,
+            lambda value: math.isfinite(value) and value > 0,
+            "a number of seconds above 0",
+        )
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        return self._parse(
+            name, default, str.lower, lambda value: value in choices, f"one of {', '.join(choices)}"
+        )
+
+    def _parse(
+        self,
+        name: str,
+        default: T,
+        parse: Callable[[str], T],
+        valid: Callable[[T], bool],
+        expected: str,
+    ) -> T:
         raw = self.env.get(name)
         if not raw:
             return default
         try:
-            value = float(raw)
+            value = parse(raw)
         except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and value > 0):
-            raise InvalidSetting(f"{name} takes a number of seconds above 0, not {raw!r}")
+            raise InvalidSetting(f"{name} takes {expected}, not {raw!r}") from None
+        if not valid(value):
+            raise InvalidSetting(f"{name} takes {expected}, not {raw!r}")
         return value
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        raw = self.env.get(name)
-        if not raw:
-            return default
-        if raw.lower() not in choices:
-            raise InvalidSetting(f"{name} takes one of {', '.join(choices)}, not {raw!r}")
-        return raw.lower()
