@@ -19,8 +19,6 @@ def cannot_listen(host: str, port: int, *, retry: str) -> str | None:
     `retry` shows how to run the same command on another port, with `{port}` for the port.
     """
     where = f"{host}:{port}"
-    if not 0 <= port <= 65535:
-        return f"cannot listen on {where}: a port is a number from 0 to 65535"
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as exc:
