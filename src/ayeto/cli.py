@@ -293,10 +293,13 @@ def serve(
 def demo_command(
     db: Db = DEFAULT_DATABASE_URL,
     host: Annotated[
-        str, typer.Option(help="Host the printed curl command targets.")
+        str, typer.Option(metavar="HOST", help="Host the printed curl command targets.")
     ] = DEFAULT_HOST,
     port: Annotated[
-        int, typer.Option(help="Port the printed curl command targets.")
+        int,
+        typer.Option(
+            min=1, max=MAX_PORT, metavar="PORT", help="Port the printed curl command targets."
+        ),
     ] = DEFAULT_PORT,
 ) -> None:
     """Fill the database with demo conversations and print a new key with a curl command."""
