@@ -16,7 +16,7 @@ from ayeto.api import create_app
 from ayeto.api.errors import WWW_AUTHENTICATE
 from ayeto.api.openapi import SAMPLE, SAMPLE_FIND, SAMPLE_ID
 from ayeto.errors import BadRequest
-from ayeto.models import PublicConversationView
+from ayeto.models import UUID_PATTERN, PublicConversationView
 from ayeto.patterns import MAX_PATTERN_LENGTH
 from ayeto.store import open_store
 
@@ -404,16 +404,35 @@ def test_the_filter_language_has_named_enums_that_read_well(openapi: dict[str, A
     assert dict(named("SortKey"))["updated.user_id"] == "UPDATED_USER_ID"
 
 
+def test_a_filter_is_a_triple_for_generators(openapi: dict[str, Any]) -> None:
+    # What a generator that reads a `$ref` alone (OpenAPI 3.0) makes a filter's type from.
+    assert schema(openapi, "Filter")["$ref"] == ref("FilterTriple")["$ref"]
+    assert schema(openapi, "FilterTriple") == {
+        "type": "array",
+        "description": "The shape of a filter: `[field, operator, value]`.",
+        "prefixItems": [
+            ref("FilterField"),
+            ref("FilterOperator"),
+            {
+                "anyOf": [
+                    {"type": "string", "pattern": r"^[^\x00]*$"},
+                    {**UUID, "pattern": f"^{UUID_PATTERN}$"},
+                    {**INT64, "minimum": -(2**63), "maximum": 2**63 - 1},
+                    NULL,
+                ]
+            },
+        ],
+        "minItems": 3,
+        "maxItems": 3,
+    }
+
+
 def test_each_field_and_operator_pair_has_exactly_one_typed_triple(
     openapi: dict[str, Any],
 ) -> None:
-    triples = schema(openapi, "Filter")["oneOf"]
     pairs: list[tuple[str, str]] = []
-    for triple in triples:
-        assert (triple["type"], triple["minItems"], triple["maxItems"]) == ("array", 3, 3)
+    for triple in schema(openapi, "Filter")["oneOf"]:
         field, operator, _ = triple["prefixItems"]
-        assert field["$ref"] == ref("FilterField")["$ref"]
-        assert operator["$ref"] == ref("FilterOperator")["$ref"]
         pairs += itertools.product(field["enum"], operator["enum"])
     allowed = [
         (name, str(op))
@@ -422,6 +441,19 @@ def test_each_field_and_operator_pair_has_exactly_one_typed_triple(
         if field.kind in rule.kinds
     ]
     assert sorted(pairs) == sorted(allowed)
+
+
+def test_typed_triples_say_what_they_take(openapi: dict[str, Any]) -> None:
+    described = {t["description"]: t["prefixItems"][2] for t in schema(openapi, "Filter")["oneOf"]}
+    assert described[
+        "`created.timestamp`, `updated.timestamp`, `accessed.timestamp`, "
+        "`messages.timestamp` with `==`, `!=`, `<`, `>`, `<=`, `>=`: the value is an integer "
+        "(milliseconds since the Unix epoch)."
+    ] == {**INT64, "minimum": -(2**63), "maximum": 2**63 - 1}
+    assert described[
+        "`organization_id`, `assistant_id`, `created.user_id`, `updated.user_id`, "
+        "`accessed.user_id` with `==`, `!=`: the value is a UUID string (any case), or `null`."
+    ] == {"anyOf": [{**UUID, "pattern": f"^{UUID_PATTERN}$"}, NULL]}
 
 
 UPPER_UUID = "550E8400-E29B-41D4-A716-446655440000"

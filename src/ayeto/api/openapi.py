@@ -144,9 +144,20 @@ def request_schemas() -> dict[str, dict[str, Any]]:
     """`DbParams` and the filter language, as named component schemas."""
     return {
         "DbParams": _DB_PARAMS,
-        "Filter": {
-            "description": _FILTER_RULES,
-            "oneOf": _filter_triples(),
+        # A generator that reads a `$ref` alone, as OpenAPI 3.0 has it, sees a `FilterTriple` and
+        # gives a filter one list type; validators also apply the `oneOf`: what each field takes
+        # with each operator.
+        "Filter": {**ref("FilterTriple"), "description": _FILTER_RULES, "oneOf": _filter_triples()},
+        "FilterTriple": {
+            "type": "array",
+            "description": "The shape of a filter: `[field, operator, value]`.",
+            "prefixItems": [
+                ref("FilterField"),
+                ref("FilterOperator"),
+                {"anyOf": [*_VALUES.values(), {"type": "null"}]},
+            ],
+            "minItems": 3,
+            "maxItems": 3,
         },
         "FilterField": _names(list(FIELDS), "A field a filter can name."),
         "FilterOperator": _names(
@@ -251,10 +262,10 @@ def _value(field: Field, op: Op) -> tuple[str, bool]:
 
 
 def _filter_triples() -> list[dict[str, Any]]:
-    """One exact triple per group of fields and operators that take the same value.
+    """One typed triple per group of fields and operators that take the same value.
 
     Every (field, operator) pair the parser accepts lands in exactly one triple, so the triples
-    are the `oneOf` of a filter, and anything else matches none of them.
+    are the `oneOf` of a filter, and any other pair matches none of them.
     """
     ops_by_field: dict[str, dict[tuple[str, bool], list[Op]]] = {}
     for field in FIELDS.values():
@@ -266,11 +277,7 @@ def _filter_triples() -> list[dict[str, Any]]:
     for name, by_value in ops_by_field.items():
         for value, ops in by_value.items():
             groups[value, tuple(ops)].append(name)
-    # A triple whose value may be a UUID or null first: generators that send every filter as the
-    # first triple of the `oneOf` (openapi-python-client) then still send UUIDs as text and any
-    # other value as it is.
-    order = sorted(groups.items(), key=lambda group: group[0][0] != (Kind.UUID, True))
-    return [_triple(fields, ops, *value) for (value, ops), fields in order]
+    return [_triple(fields, ops, *value) for (value, ops), fields in groups.items()]
 
 
 def _triple(fields: list[str], ops: tuple[Op, ...], kind: str, nullable: bool) -> dict[str, Any]:
@@ -279,16 +286,8 @@ def _triple(fields: list[str], ops: tuple[Op, ...], kind: str, nullable: bool) -
     if nullable:
         value, text = {"anyOf": [value, {"type": "null"}]}, f"{text}, or `null`"
     return {
-        "type": "array",
         "description": f"{_code(fields)} with {_code(ops)}: the value is {text}.",
-        # The `$ref` names the enum for generators; `enum` narrows it for validators.
-        "prefixItems": [
-            {**ref("FilterField"), "enum": fields},
-            {**ref("FilterOperator"), "enum": [str(op) for op in ops]},
-            value,
-        ],
-        "minItems": 3,
-        "maxItems": 3,
+        "prefixItems": [{"enum": fields}, {"enum": [str(op) for op in ops]}, value],
     }
 
 
