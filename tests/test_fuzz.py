@@ -4,6 +4,8 @@ Requests valid by `/openapi.json` must be accepted and invalid ones refused; eve
 one the document declares, with the declared headers, content type and schema. The server holds
 the spec's sample conversation and others of the key's user and of another user, so `get` and
 `delete` reach their logic (tests/fuzz_hooks.py says how; tests/schemathesis.toml how long).
+A run sends one invalid key (to check that auth is enforced), well under the ten failures a minute
+the server forgives before it slows a client down, so the server runs with its usual settings.
 """
 
 from __future__ import annotations

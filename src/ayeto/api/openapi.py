@@ -82,6 +82,8 @@ _ANSWERS: Final = {
 
 
 class SortOrder(IntEnum):
+    """The values of `sort_order`, as `ayeto.query` reads them."""
+
     ASC = 0
     DESC = 1
 
