@@ -1,36 +1,44 @@
-# One command to install, one to demo, one to test, one to check.
+# One command to demo, one to test, one to check. `make demo` installs only what serving needs;
+# `make test` and `make check` add the test and development tools to the same virtualenv.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: install demo test check format bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(SERVE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $@ $(SERVE_STAMP)
 
-install: $(STAMP)
+install: $(SERVE_STAMP)
 
-demo: $(STAMP)
+demo: $(SERVE_STAMP)
 	$(BIN)/ayeto serve --demo --db sqlite:///./demo.db
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-check: $(STAMP)
+check: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) demo.db .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo.db .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis

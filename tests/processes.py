@@ -6,10 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -51,62 +53,71 @@ def free_port() -> int:
 class Server:
     base_url: str
     process: subprocess.Popen[str]
+    log: Path
+
+    def output(self) -> str:
+        """Everything the server has written so far, stdout and stderr."""
+        return self.log.read_text()
 
 
 @contextmanager
 def serving(database_url: str, *options: str) -> Iterator[Server]:
     """`ayeto serve` on a free port of 127.0.0.1, until the block ends."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ayeto",
-            "serve",
-            "--db",
-            database_url,
-            "--port",
-            str(port),
-            *options,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ | {"NO_COLOR": "1"},
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_live(base_url, process)
-        yield Server(base_url, process)
-    finally:
-        process.terminate()
+    # A file, not a pipe: a server that logs every request would block on a full pipe.
+    with tempfile.TemporaryDirectory() as directory:
+        log = Path(directory) / "server.log"
+        with log.open("w") as sink:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "ayeto",
+                    "serve",
+                    "--db",
+                    database_url,
+                    "--port",
+                    str(port),
+                    *options,
+                ],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=os.environ | {"NO_COLOR": "1"},
+            )
+        server = Server(f"http://127.0.0.1:{port}", process, log)
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+            _wait_until_live(server)
+            yield server
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def stop(server: Server) -> str:
     """Stop the server before its block ends; returns everything it wrote."""
     server.process.terminate()
     server.process.wait(timeout=15)
-    assert server.process.stdout is not None
-    return server.process.stdout.read()
+    return server.output()
 
 
-def _wait_until_live(base_url: str, process: subprocess.Popen[str]) -> None:
+def _wait_until_live(server: Server) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"ayeto serve exited with {process.returncode}:\n{output}")
+        if server.process.poll() is not None:
+            raise AssertionError(
+                f"ayeto serve exited with {server.process.returncode}:\n{server.output()}"
+            )
         try:
-            if httpx.get(f"{base_url}/livez", timeout=1).status_code == 200:
+            if httpx.get(f"{server.base_url}/livez", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise AssertionError(f"ayeto serve did not answer on {base_url} within {STARTUP_SECONDS}s")
+    raise AssertionError(
+        f"ayeto serve did not answer on {server.base_url} within {STARTUP_SECONDS}s"
+    )

@@ -707,7 +707,7 @@ def test_wrong_method_is_405(
 
 
 @pytest.mark.parametrize(
-    "path", ["/", f"{BASE}/list", BASE, f"{FIND}x", "/api/v2/conversation/find"]
+    "path", ["/api", f"{BASE}/list", BASE, f"{FIND}x", "/api/v2/conversation/find"]
 )
 def test_unknown_path_is_404(client: TestClient, alice: dict[str, str], path: str) -> None:
     assert_error(client.post(path, headers=alice, json={}), 404, "Not Found")

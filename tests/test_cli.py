@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -23,6 +24,12 @@ def run(*args: str, input: str | None = None, code: int = 0) -> tuple[str, str]:
     result = runner.invoke(app, list(args), input=input)
     assert result.exit_code == code, (result.stdout, result.stderr)
     return result.stdout, result.stderr
+
+
+def created(url: str) -> list[str]:
+    """The notice a command that writes gives when it creates the database (the PostgreSQL one
+    the fixture gives has its schema already; an SQLite file is made by the test's first write)."""
+    return [f"created a new ayeto database at {url}"] if url.startswith("sqlite") else []
 
 
 def test_keys_create_prints_the_key_last_and_stores_only_its_digest(database_url: str) -> None:
@@ -104,7 +111,13 @@ def test_keys_list_and_revoke(database_url: str) -> None:
     assert bob_id in table
     assert not KEY.search(table)
     _, err = run("keys", "revoke", "no-such-key", "--db", database_url, code=1)
-    assert "no such key" in err
+    assert err == "error: no such key\n"
+    revoked_at = listed[1]["revoked_at"]
+    _, err = run("keys", "revoke", bob_id, "--db", database_url, code=1)
+    when = datetime.fromtimestamp(revoked_at / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    assert err == f"error: key {bob_id} was already revoked at {when}\n"
+    again = orjson.loads(run("keys", "list", "--user", BOB, "--json", "--db", database_url)[0])
+    assert again[0]["revoked_at"] == revoked_at
 
 
 def test_import_then_export(database_url: str, tmp_path: Path) -> None:
@@ -115,7 +128,7 @@ def test_import_then_export(database_url: str, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"\n".join(orjson.dumps(d) for d in documents))
     _, err = run("import", str(source), "--db", database_url)
-    assert err.strip() == "imported 2 conversation(s)"
+    assert err.splitlines() == [*created(database_url), "imported 2 conversation(s)"]
     out, err = run("export", "--user", ALICE, "--db", database_url)
     assert err.strip() == "exported 1 conversation(s)"
     expected = documents[0] | {
@@ -126,7 +139,7 @@ def test_import_then_export(database_url: str, tmp_path: Path) -> None:
 
 def test_import_from_stdin(database_url: str) -> None:
     _, err = run("import", "-", "--db", database_url, input=orjson.dumps(conversation()).decode())
-    assert err.strip() == "imported 1 conversation(s)"
+    assert err.splitlines() == [*created(database_url), "imported 1 conversation(s)"]
 
 
 def test_import_refuses_a_file_with_an_invalid_record(database_url: str, tmp_path: Path) -> None:
@@ -134,18 +147,22 @@ def test_import_refuses_a_file_with_an_invalid_record(database_url: str, tmp_pat
     good = orjson.dumps(conversation()).decode()
     source.write_text(f"{good}\n{{not json\n{good}\n")
     _, err = run("import", str(source), "--db", database_url, code=1)
-    assert err.splitlines()[0].startswith("line 2: ")
-    assert "1 invalid record(s); nothing was imported" in err
+    lines = err.splitlines()[len(created(database_url)) :]
+    assert lines[0].startswith("line 2: ")
+    assert lines[1:] == ["error: 1 invalid record(s); nothing was imported"]
     out, _ = run("export", "--db", database_url)
     assert out == ""
 
 
-def test_import_of_a_missing_file_is_a_clear_error(database_url: str, tmp_path: Path) -> None:
-    _, err = run("import", str(tmp_path / "missing.jsonl"), "--db", database_url, code=2)
-    assert "cannot read" in err
-    assert "No such file or directory" in err
+def test_import_of_a_missing_file_is_a_clear_error(sqlite_url: str, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.jsonl"
+    _, err = run("import", str(missing), "--db", sqlite_url, code=2)
+    assert err == f"error: cannot read '{missing}': No such file or directory\n"
+    assert sorted(tmp_path.iterdir()) == []  # found before the database is created
 
 
 def test_an_unusable_database_url_is_a_clear_error() -> None:
-    _, err = run("keys", "list", "--db", "mysql://somewhere/db", code=1)
-    assert "cannot open database 'mysql://somewhere/db'" in " ".join(err.split())
+    _, err = run("keys", "list", "--db", "mysql://somewhere/db", code=2)
+    assert err == (
+        "error: --db: 'mysql' is not supported; use sqlite:///PATH or postgresql://USER@HOST/NAME\n"
+    )

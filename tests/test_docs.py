@@ -45,7 +45,7 @@ def _settings() -> set[str]:
     found: set[str] = set()
     for path in SOURCES.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
-        found.update(re.findall(r'(?:envvar=|env\.get\()"(AYETO_[A-Z_]+)"', text))
+        found.update(re.findall(r'(?:envvar=|read\.\w+\()"(AYETO_[A-Z_]+)"', text))
     return found
 
 

@@ -1,17 +1,22 @@
-"""The spec's own curl examples, replayed against a real `ayeto serve` process.
+"""The README's tour, the API description's own example requests, replayed against a real server.
 
-Data and keys are provisioned only through the CLI (`ayeto import`, `ayeto keys create`), and each
-example is the spec's text itself, with only the host and the key replaced.
+Data and keys are provisioned only through the CLI (`ayeto import`, `ayeto keys create`). Each
+example runs as the README prints it, through bash and curl, with only `$B` and `$AYETO_KEY` set;
+the README's commands are checked to be the API description's examples (`tests/data`), request
+for request.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import orjson
@@ -24,9 +29,11 @@ from tests.processes import Server, cli, new_key, serving
 
 pytestmark = pytest.mark.e2e
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "conversation-api-v3.txt"
-SPEC_HOST = "https://beta.ayeto.ai"
-SPEC_KEY = "ayeto-" + "a1b2c3d4e5f6" * 5 + "a1b2"
+ROOT = Path(__file__).resolve().parents[1]
+SPEC_EXAMPLES = orjson.loads((ROOT / "tests" / "data" / "spec_examples.json").read_bytes())[
+    "examples"
+]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 ALICE = "880e8400-e29b-41d4-a716-446655440003"  # the user of the spec's sample response
 BOB = "990e8400-e29b-41d4-a716-446655440004"
@@ -129,13 +136,26 @@ EXPECTED_IDS: dict[int, list[str]] = {
 }
 
 
-def spec_examples() -> dict[int, str]:
-    """The spec's numbered curl examples, as shell commands."""
-    text = SPEC.read_text(encoding="utf-8")
-    found = re.findall(
-        r"^(\d+)\. [^\n]*\n(curl .*?)(?=^\d+\. |^[^\n]*Error states)", text, re.M | re.S
-    )
+def tour_commands() -> dict[int, str]:
+    """The README tour's numbered curl commands, as shell commands."""
+    block = re.search(r"^## A quick tour\n.*?^```sh\n(.*?)^```", README, re.M | re.S)
+    assert block is not None
+    found = re.findall(r"^# (\d+)\. [^\n]*\n(curl .*?)(?=\n\n|\Z)", block[1], re.M | re.S)
     return {int(number): command.strip() for number, command in found}
+
+
+def _request(command: str) -> dict[str, Any]:
+    """What a curl command sends: method, path, query, JSON body, and whether it is verbose."""
+    words = shlex.split(command.replace("\\\n", " "))
+    url = urlsplit(next(word for word in words if word.startswith("$B")).replace("$B", ""))
+    body = words[words.index("-d") + 1] if "-d" in words else None
+    return {
+        "method": words[words.index("-X") + 1],
+        "path": "/api/v3/conversation" + url.path,
+        "query": dict(parse_qsl(url.query)),
+        "body": None if body is None else orjson.loads(body),
+        "verbose": "-v" in words,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -177,18 +197,25 @@ def bob_key(database_url: str) -> str:
 
 
 def run_example(number: int, server: Server, key: str) -> subprocess.CompletedProcess[str]:
-    command = spec_examples()[number].replace(SPEC_HOST, server.base_url).replace(SPEC_KEY, key)
+    """The README's command `number`, pasted into bash with `$B` and `$AYETO_KEY` set."""
     return subprocess.run(
-        ["bash", "-c", command + " --silent --show-error"],
+        ["bash", "-c", tour_commands()[number] + " --silent --show-error"],
         capture_output=True,
         text=True,
         timeout=30,
         check=True,
+        env=os.environ | {"B": f"{server.base_url}/api/v3/conversation", "AYETO_KEY": key},
     )
 
 
-def test_the_spec_has_eleven_examples() -> None:
-    assert sorted(spec_examples()) == list(range(1, 12))
+def test_the_tour_sends_the_eleven_example_requests() -> None:
+    commands = tour_commands()
+    assert (
+        sorted(commands) == [example["number"] for example in SPEC_EXAMPLES] == list(range(1, 12))
+    )
+    for example in SPEC_EXAMPLES:
+        expected = {key: example[key] for key in ("method", "path", "query", "body", "verbose")}
+        assert _request(commands[example["number"]]) == expected, example["title"]
 
 
 @pytest.mark.parametrize("number", sorted(EXPECTED_IDS))
@@ -272,10 +299,10 @@ def test_a_revoked_key_stops_working_at_once(server: Server, database_url: str) 
 def test_the_demo_prints_a_curl_command_that_works_when_pasted(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     with serving(url, "--demo") as server:
-        assert server.process.stdout is not None
-        printed = []
-        while "or, without the variable:" not in (line := server.process.stdout.readline()):
-            printed.append(line)
+        # The demo prints before the server starts, so it is all there once it answers.
+        output = server.output()
+        assert "or, without the variable:" in output, output
+        printed = output[: output.index("or, without the variable:")].splitlines(keepends=True)
         port = server.base_url.rsplit(":", 1)[1]
         export = next(
             line.strip() for line in printed if line.strip().startswith("export AYETO_KEY=")

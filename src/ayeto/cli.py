@@ -1,73 +1,221 @@
-"""`ayeto`, the operator's command line: serve the API, manage keys, move data in and out."""
+"""`ayeto`, the operator's command line: serve the API, manage keys, move data in and out.
+
+A mistake ends in one line on stderr (`error: ...`) and a non-zero exit, never a traceback, with
+nothing half-done: exit 2 for a mistake in the command line or its environment (an option, an
+argument, an `AYETO_*` variable, a file that cannot be read or written), exit 1 for a failure
+while carrying it out (the database cannot be opened or has no ayeto schema, no such key, invalid
+records).
+
+SQLAlchemy, Alembic and the server are imported inside the commands that use them, so that
+`ayeto --help` answers at once.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import secrets
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, BinaryIO, Final, NoReturn
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Final, NoReturn
 
-import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from rich.markup import escape
 
-from ayeto import logs
-from ayeto.auth import KEY_PREFIX, Scope, create_key, digest
+from ayeto import __version__
+from ayeto.auth import CONVERSATION_SCOPES, KEY_PREFIX, Scope, create_key, digest
 from ayeto.clock import now_ms
-from ayeto.config import DEFAULT_DATABASE_URL, DEFAULT_HOST, DEFAULT_PORT, Settings
-from ayeto.query import parse_uuid
-from ayeto.store import ApiKey, Store, open_store
+from ayeto.config import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    MAX_PORT,
+    InvalidSetting,
+    LogFormat,
+    LogLevel,
+    Settings,
+)
 
+if TYPE_CHECKING:
+    from rich.table import Table
+    from typer._click.core import Context, Parameter
+
+    from ayeto.store import ApiKey, Store
+
+# Plain help (rich_markup_mode=None) shows a flag as a flag, never as `--demo <bool>`.
 app = typer.Typer(
     name="ayeto",
     help="Serve the ayeto Conversation API v3 and manage its data and API keys.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 
 err = Console(stderr=True)
+
+URL_FORMS: Final = "sqlite:///PATH or postgresql://USER@HOST/NAME"
+_BACKENDS: Final = ("sqlite", "postgresql", "postgres")
+
+
+def main() -> None:
+    """The console script. Click's own usage errors are reported in the same one-line form."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        _say("error", "aborted")
+        code = 1
+    except typer.TyperException as exc:  # a usage error: unknown option, bad or missing value
+        if isinstance(exc, typer.BadParameter) and exc.ctx and exc.param:
+            exc.param_hint = _origin(exc.ctx, exc.param)
+        _say("error", exc.format_message())
+        code = exc.exit_code
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _origin(ctx: Context, param: Parameter) -> str:
+    """How the user gave a parameter: its option, or the environment variable that set it."""
+    source = ctx.get_parameter_source(param.name) if param.name else None
+    if source is not None and source.name == "ENVIRONMENT" and isinstance(param.envvar, str):
+        return param.envvar
+    return "/".join(param.opts)
+
+
+def _say(label: str, message: str) -> None:
+    style = "red" if label == "error" else "yellow"
+    # soft_wrap: one line however long, never folded at the console's width.
+    err.print(f"[{style}]{label}:[/{style}] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _note(message: str) -> None:
+    err.print(message, highlight=False, markup=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    _say("error", message)
+    raise typer.Exit(code)
+
+
+def _usage_without_command(ctx: typer.Context) -> None:
+    # As click's `no_args_is_help`, which would raise an error `main` shows as one line.
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help(), err=True)
+        raise typer.Exit(2)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"ayeto {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    _usage_without_command(ctx)
+
+
+@keys_app.callback(invoke_without_command=True)
+def _keys(ctx: typer.Context) -> None:
+    _usage_without_command(ctx)
+
+
+def _database_url(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    name = _origin(ctx, param)
+    if "://" not in value:
+        _fail(f"{name} takes a URL such as sqlite:///{value or './ayeto.db'}", 2)
+    try:
+        backend = make_url(value).get_backend_name()
+    except (ArgumentError, ValueError):
+        _fail(f"{name} takes a URL such as {URL_FORMS}, not {value!r}", 2)
+    if backend not in _BACKENDS:
+        _fail(f"{name}: {backend!r} is not supported; use {URL_FORMS}", 2)
+    return value
+
 
 Db = Annotated[
     str,
     typer.Option(
         "--db",
         envvar="AYETO_DATABASE_URL",
-        help="Database URL: sqlite:///PATH or postgresql://USER@HOST/NAME.",
+        metavar="URL",
+        callback=_database_url,
+        help=f"Database URL: {URL_FORMS}.",
     ),
 ]
 
 
-def main() -> None:
-    app()
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
-def _open(url: str) -> Store:
+def _settings() -> Settings:
     try:
-        return open_store(url, Settings.from_env().connection)
-    except Exception as exc:  # any failure to reach or migrate the database ends here
-        shown = url
-        with suppress(ArgumentError):
-            shown = make_url(url).render_as_string(hide_password=True)
-        _fail(f"cannot open database {shown!r}: {exc}")
+        return Settings.from_env()
+    except InvalidSetting as exc:
+        _fail(str(exc), 2)
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
+def _open(url: str, *, create: bool = True) -> Store:
+    """The store at `url`. Checks every `AYETO_*` setting first.
+
+    A command that writes creates or upgrades the schema, and says when the database is new; one
+    that only reads passes `create=False` and never creates, migrates or writes anything.
+    """
+    from ayeto.store import SchemaNotCurrent, open_store
+
+    options = _settings().connection
+    shown = _shown(url)
+    try:
+        return open_store(
+            url,
+            options,
+            create=create,
+            on_create=lambda: _note(f"created a new ayeto database at {shown}"),
+        )
+    except SchemaNotCurrent as exc:
+        if exc.revision is None:
+            _fail(
+                f"no ayeto database at {shown} "
+                "(run a command that writes, e.g. 'ayeto import', to create one)"
+            )
+        _fail(
+            f"the ayeto database at {shown} has {exc} "
+            "(run a command that writes, e.g. 'ayeto import', to upgrade it)"
+        )
+    except Exception as exc:  # any other failure to reach or migrate the database ends here
+        _fail(f"cannot open the database at {shown}: {_one_line(exc)}")
+
+
+def _one_line(exc: Exception) -> str:
+    from sqlalchemy.exc import DBAPIError
+
+    # SQLAlchemy adds the statement and a link to the driver's error; its own words suffice.
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return " ".join(str(cause).split())
 
 
 def _uuid_option(value: str) -> str:
+    from ayeto.query import parse_uuid
+
     canonical = parse_uuid(value)
     if canonical is None:
         _fail(f"--user takes a UUID, not {value!r}", 2)
@@ -80,23 +228,41 @@ def _uuid_option(value: str) -> str:
 @app.command()
 def serve(
     db: Db = DEFAULT_DATABASE_URL,
-    host: Annotated[str, typer.Option(envvar="AYETO_HOST", help="Address to bind.")] = DEFAULT_HOST,
-    port: Annotated[int, typer.Option(envvar="AYETO_PORT", help="Port to bind.")] = DEFAULT_PORT,
+    host: Annotated[
+        str, typer.Option(envvar="AYETO_HOST", metavar="HOST", help="Address to bind.")
+    ] = DEFAULT_HOST,
+    port: Annotated[
+        int,
+        typer.Option(
+            envvar="AYETO_PORT", min=1, max=MAX_PORT, metavar="PORT", help="Port to bind."
+        ),
+    ] = DEFAULT_PORT,
     workers: Annotated[
-        int, typer.Option(envvar="AYETO_WORKERS", min=1, help="Server processes.")
+        int, typer.Option(envvar="AYETO_WORKERS", min=1, metavar="N", help="Server processes.")
     ] = 1,
     demo: Annotated[
         bool, typer.Option("--demo", help="Load demo data and print a key and a curl first.")
     ] = False,
-    log_level: Annotated[str, typer.Option(envvar="AYETO_LOG_LEVEL")] = "info",
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(envvar="AYETO_LOG_LEVEL", case_sensitive=False, help="Least severe logged."),
+    ] = "info",
     log_format: Annotated[
-        str, typer.Option(envvar="AYETO_LOG_FORMAT", help="console or json.")
+        LogFormat,
+        typer.Option(
+            envvar="AYETO_LOG_FORMAT",
+            case_sensitive=False,
+            help="console: lines for people; json: one JSON object per line.",
+        ),
     ] = "console",
 ) -> None:
     """Run the API server."""
     import uvicorn
 
-    store = _open(db)  # creates or upgrades the schema once, before any worker starts
+    from ayeto import logs
+
+    # Checks the settings and creates or upgrades the schema once, before any worker starts.
+    store = _open(db)
     try:
         if demo:
             _load_demo(store, host, port)
@@ -162,41 +328,78 @@ def _load_demo(store: Store, host: str, port: int) -> None:
 
 _DURATION: Final = re.compile(r"(\d+)([dhm])")
 _UNIT_MS: Final = {"d": 86_400_000, "h": 3_600_000, "m": 60_000}
+# A key meant to outlive this should never expire: leave `--expires` out.
+MAX_EXPIRY_DAYS: Final = 36_525  # 100 years
+_EXPIRES_FORMS: Final = "30d, 12h, 90m or an ISO 8601 date/time"
 
 
-def _expiry(when: str) -> int:
-    """Milliseconds since the epoch for `30d`/`12h`/`90m` from now, or an ISO 8601 date/time."""
+def _expiry(when: str, now: int) -> int:
+    """Milliseconds since the epoch for `30d`/`12h`/`90m` from `now`, or an ISO 8601 date/time.
+
+    It must lie in the next 100 years.
+    """
     if match := _DURATION.fullmatch(when):
-        return now_ms() + int(match[1]) * _UNIT_MS[match[2]]
-    try:
-        moment = datetime.fromisoformat(when)
-    except ValueError:
-        _fail(f"--expires takes 30d, 12h, 90m or an ISO 8601 date/time, not {when!r}", 2)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+        digits, unit = match.groups()
+        # int() refuses thousands of digits; a number that long is far past the limit anyway.
+        ahead = int(digits) * _UNIT_MS[unit] if len(digits.lstrip("0")) <= 12 else None
+    else:
+        try:
+            moment = datetime.fromisoformat(when)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            ahead = int(moment.timestamp() * 1000) - now
+        except (ValueError, OverflowError):
+            _fail(f"--expires takes {_EXPIRES_FORMS}, not {when!r}", 2)
+    if ahead is not None and ahead <= 0:
+        _fail(f"--expires takes a time in the future, not {when!r}", 2)
+    if ahead is None or ahead > MAX_EXPIRY_DAYS * _UNIT_MS["d"]:
+        _fail(
+            f"--expires takes a time at most 100 years ahead (leave it out for a key that never "
+            f"expires), not {when!r}",
+            2,
+        )
+    return now + ahead
 
 
 @keys_app.command("create")
 def keys_create(
-    user: Annotated[str, typer.Option(help="The user (UUID) whose conversations the key opens.")],
+    user: Annotated[
+        str,
+        typer.Option(metavar="UUID", help="The user whose conversations the key opens."),
+    ],
     scope: Annotated[
         list[str] | None,
-        typer.Option(help="A scope to grant; repeat for several. Default: ayeto.conversation."),
+        typer.Option(
+            metavar="SCOPE",
+            help="A scope to grant; repeat for several. Default: ayeto.conversation.",
+        ),
     ] = None,
-    name: Annotated[str, typer.Option(help="A label to recognize the key by.")] = "",
+    name: Annotated[str, typer.Option(metavar="NAME", help="A label to recognize it by.")] = "",
     expires: Annotated[
-        str | None, typer.Option(help="When it stops working: 30d, 12h, 90m or ISO 8601.")
+        str | None,
+        typer.Option(
+            metavar="WHEN",
+            help=f"When it stops working: {_EXPIRES_FORMS} (UTC unless it says), "
+            "at most 100 years ahead. Default: never.",
+        ),
     ] = None,
     db: Db = DEFAULT_DATABASE_URL,
 ) -> None:
     """Create a key. The plain key is printed once, as the last line, and never stored."""
+    # Everything is checked before the database is touched.
     user_id = _uuid_option(user)
     scopes = tuple(scope or [Scope.CONVERSATION])
     for each in scopes:
         if not each or any(c.isspace() for c in each):
             _fail(f"a scope is one word without spaces, not {each!r}", 2)
-    expires_at = None if expires is None else _expiry(expires)
+    expires_at = None if expires is None else _expiry(expires, now_ms())
+    unknown = [each for each in scopes if each not in CONVERSATION_SCOPES]
+    if unknown:
+        _say(
+            "warning",
+            f"no endpoint accepts {' '.join(unknown)} (the API takes {Scope.CONVERSATION} "
+            f"or {Scope.ALL}); the key is created anyway",
+        )
     store = _open(db)
     try:
         key, record = create_key(store, user_id, scopes=scopes, name=name, expires_at=expires_at)
@@ -211,13 +414,15 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(
-    user: Annotated[str | None, typer.Option(help="Only this user's keys.")] = None,
+    user: Annotated[str | None, typer.Option(metavar="UUID", help="Only this user's keys.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
     db: Db = DEFAULT_DATABASE_URL,
 ) -> None:
     """List keys (never the keys themselves: they are not stored)."""
+    import orjson
+
     user_id = None if user is None else _uuid_option(user)
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         records = store.list_keys(user_id)
     finally:
@@ -227,7 +432,29 @@ def keys_list(
         rows = [_key_json(record, now) for record in records]
         sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
         return
-    table = Table("id", "user", "name", "scopes", "status", "created", "last used", "expires")
+    if not records:
+        _note("no keys")
+        return
+    # Off a terminal (a pipe, a log), nothing is cut to fit a width.
+    out = Console(width=None if sys.stdout.isatty() else 1000)
+    out.print(_key_table(records, now, out))
+
+
+def _key_table(records: list[ApiKey], now: int, out: Console) -> Table:
+    """Every column when they fit the console; else the id whole, and what fits beside it.
+
+    An id is never cut or folded: it is what `keys revoke` takes.
+    """
+    from rich import box
+    from rich.measure import Measurement
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE, pad_edge=False)
+    for header in ("id", "user"):
+        table.add_column(header, no_wrap=True)
+    for header in ("name", "scopes", "status", "created", "last used", "expires"):
+        table.add_column(header, overflow="fold")
     for record in records:
         table.add_row(
             record.id,
@@ -239,8 +466,24 @@ def keys_list(
             _when(record.last_used_at),
             _when(record.expires_at),
         )
-    # Off a terminal (a pipe, a log), nothing is cut to fit a width.
-    Console(width=None if sys.stdout.isatty() else 1000).print(table)
+    unbounded = out.options.update_width(1_000_000)  # the table's own minimum, not the console's
+    if Measurement.get(out, unbounded, table).minimum <= out.width:
+        return table
+    narrow = Table(box=box.SIMPLE, pad_edge=False)
+    narrow.add_column("id", no_wrap=True)
+    narrow.add_column("user", no_wrap=True)  # its first 8 characters tell users apart
+    narrow.add_column("status", no_wrap=True)
+    narrow.add_column("expires", no_wrap=True)
+    narrow.add_column("name")  # the one column that gives way, cut to one line
+    for record in records:
+        narrow.add_row(
+            record.id,
+            record.user_id[:8] + "…",
+            _status(record, now),
+            _when(record.expires_at, "%Y-%m-%d"),
+            Text(record.name, no_wrap=True, overflow="ellipsis"),
+        )
+    return narrow
 
 
 @keys_app.command("revoke")
@@ -250,15 +493,19 @@ def keys_revoke(
 ) -> None:
     """Revoke a key: it stops working at once."""
     by_key = key_or_id.startswith(KEY_PREFIX)
+    now = now_ms()
     store = _open(db)
     try:
         record = store.revoke_key(
-            None if by_key else key_or_id, digest(key_or_id) if by_key else None, now_ms()
+            None if by_key else key_or_id, digest(key_or_id) if by_key else None, now
         )
     finally:
         store.close()
     if record is None:
         _fail("no such key")
+    # The store revokes a key only once, and answers it either way: an earlier time is kept.
+    if record.revoked_at != now:
+        _fail(f"key {record.id} was already revoked at {_when(record.revoked_at)}")
     print(f"revoked {record.id} (user {record.user_id}) at {_when(record.revoked_at)}")
 
 
@@ -284,10 +531,14 @@ def _key_json(record: ApiKey, now: int) -> dict[str, object]:
     }
 
 
-def _when(ms: int | None) -> str:
+def _when(ms: int | None, form: str = "%Y-%m-%d %H:%M:%SZ") -> str:
     if ms is None:
         return ""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime(form)
+    except (OverflowError, ValueError, OSError):
+        # Beyond what a date can show; only a value stored before expiries were bounded.
+        return "after 9999-12-31" if ms > 0 else "before 0001-01-01"
 
 
 # -- import / export -----------------------------------------------------------------------------
@@ -303,19 +554,19 @@ def import_command(
     """Import conversations (upsert by id). A file with any invalid record imports nothing."""
     from ayeto.transfer import InvalidRecords, import_documents
 
-    store = _open(db)
-    try:
-        with _source(source) as stream:
-            total = None if source == "-" else Path(source).stat().st_size
+    with _source(source) as stream:  # a file that cannot be read is found before the database
+        total = None if source == "-" else Path(source).stat().st_size
+        store = _open(db)
+        try:
             with _progress(total) as advance:
                 count = import_documents(store, stream, on_progress=advance)
-    except InvalidRecords as exc:
-        for error in exc.errors:
-            err.print(str(error), highlight=False, markup=False)
-        _fail(f"{len(exc.errors)} invalid record(s); nothing was imported")
-    finally:
-        store.close()
-    err.print(f"imported {count} conversation(s)", highlight=False)
+        except InvalidRecords as exc:
+            for error in exc.errors:
+                _note(str(error))
+            _fail(f"{len(exc.errors)} invalid record(s); nothing was imported")
+        finally:
+            store.close()
+    _note(f"imported {count} conversation(s)")
 
 
 @contextmanager
@@ -337,6 +588,8 @@ def _progress(total: int | None) -> Iterator[Callable[[int], None] | None]:
     if not err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
     columns = (BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("importing", total=total)
@@ -348,21 +601,50 @@ def export_command(
     sink: Annotated[
         str, typer.Argument(metavar="[FILE|-]", help="Where to write; - is stdout.")
     ] = "-",
-    user: Annotated[str | None, typer.Option(help="Only this user's conversations.")] = None,
+    user: Annotated[
+        str | None, typer.Option(metavar="UUID", help="Only this user's conversations.")
+    ] = None,
     db: Db = DEFAULT_DATABASE_URL,
 ) -> None:
     """Export conversations as JSONL, one `PublicConversationView` per line."""
     from ayeto.transfer import export_documents
 
     user_id = None if user is None else _uuid_option(user)
-    store = _open(db)
+    with _sink(sink) as stream:
+        store = _open(db, create=False)
+        try:
+            count = export_documents(store, stream, user=user_id)
+        finally:
+            store.close()
+    _note(f"exported {count} conversation(s)")
+
+
+@contextmanager
+def _sink(sink: str) -> Iterator[BinaryIO]:
+    """stdout for `-`; else the file, which appears (or is replaced) whole when the block ends.
+
+    The data goes to a hidden file beside it, renamed over it at the end: a failure half-way
+    leaves no half-written export, and an earlier file of that name untouched.
+    """
+    if sink == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    path = Path(sink)
+    if path.is_dir():
+        _fail(f"cannot write {sink!r}: {os.strerror(errno.EISDIR)}", 2)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:
-        if sink == "-":
-            count = export_documents(store, sys.stdout.buffer, user=user_id)
-            sys.stdout.buffer.flush()
-        else:
-            with open(sink, "wb") as stream:
-                count = export_documents(store, stream, user=user_id)
+        stream = open(partial, "xb")  # noqa: SIM115 - closed below, before the rename
+    except OSError as exc:
+        _fail(f"cannot write {sink!r}: {exc.strerror}", 2)
+    try:
+        with stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, path)
+    except OSError as exc:
+        _fail(f"cannot write {sink!r}: {exc.strerror}")
     finally:
-        store.close()
-    err.print(f"exported {count} conversation(s)", highlight=False)
+        partial.unlink(missing_ok=True)

@@ -1,18 +1,47 @@
-"""Settings, from `AYETO_*` environment variables; the CLI's options override them."""
+"""Settings, from `AYETO_*` environment variables; the CLI's options override them.
+
+This module imports nothing heavy: `ayeto --help` reads its defaults.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
-
-from ayeto.store import ConnectionOptions
+from typing import Final, Literal, TypeVar, cast, get_args
 
 DEFAULT_DATABASE_URL: Final = "sqlite:///./ayeto.db"
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8000
+MAX_PORT: Final = 65535
 # A `find` body is a handful of filters; anything this large is a mistake or an attack.
 MAX_BODY_BYTES: Final = 1024 * 1024
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["console", "json"]
+LOG_LEVELS: Final[tuple[str, ...]] = get_args(LogLevel)
+LOG_FORMATS: Final[tuple[str, ...]] = get_args(LogFormat)
+
+T = TypeVar("T")
+
+
+class InvalidSetting(ValueError):
+    """An `AYETO_*` variable holds a value that cannot be used; the message names both."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOptions:
+    """How the server holds its database connections (PostgreSQL; SQLite needs none of this)."""
+
+    pool_size: int = 10
+    max_overflow: int = 10
+    # Seconds a request waits for a free pooled connection before answering 503.
+    pool_timeout: float = 10.0
+    # Seconds to establish a connection before giving up (503).
+    connect_timeout: int = 5
+    # Milliseconds any one statement may run; a longer one is cancelled (400).
+    statement_timeout_ms: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,30 +50,84 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = 1
-    log_level: str = "info"
-    log_format: str = "console"
+    log_level: LogLevel = "info"
+    log_format: LogFormat = "console"
     max_body_bytes: int = MAX_BODY_BYTES
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """The settings `env` gives; raises InvalidSetting for the first value that is wrong."""
+        read = _Reader(env)
         defaults = ConnectionOptions()
         return cls(
-            database_url=env.get("AYETO_DATABASE_URL", DEFAULT_DATABASE_URL),
-            host=env.get("AYETO_HOST", DEFAULT_HOST),
-            port=int(env.get("AYETO_PORT", DEFAULT_PORT)),
-            workers=int(env.get("AYETO_WORKERS", 1)),
-            log_level=env.get("AYETO_LOG_LEVEL", "info").lower(),
-            log_format=env.get("AYETO_LOG_FORMAT", "console").lower(),
-            max_body_bytes=int(env.get("AYETO_MAX_BODY_BYTES", MAX_BODY_BYTES)),
+            database_url=read.text("AYETO_DATABASE_URL", DEFAULT_DATABASE_URL),
+            host=read.text("AYETO_HOST", DEFAULT_HOST),
+            port=read.whole("AYETO_PORT", DEFAULT_PORT, maximum=MAX_PORT),
+            workers=read.whole("AYETO_WORKERS", 1),
+            log_level=cast(LogLevel, read.choice("AYETO_LOG_LEVEL", "info", LOG_LEVELS)),
+            log_format=cast(LogFormat, read.choice("AYETO_LOG_FORMAT", "console", LOG_FORMATS)),
+            max_body_bytes=read.whole("AYETO_MAX_BODY_BYTES", MAX_BODY_BYTES),
             connection=ConnectionOptions(
-                pool_size=int(env.get("AYETO_DB_POOL_SIZE", defaults.pool_size)),
-                max_overflow=int(env.get("AYETO_DB_MAX_OVERFLOW", defaults.max_overflow)),
-                pool_timeout=float(env.get("AYETO_DB_POOL_TIMEOUT", defaults.pool_timeout)),
-                connect_timeout=int(env.get("AYETO_DB_CONNECT_TIMEOUT", defaults.connect_timeout)),
-                statement_timeout_ms=int(
-                    env.get("AYETO_DB_STATEMENT_TIMEOUT_MS", defaults.statement_timeout_ms)
+                pool_size=read.whole("AYETO_DB_POOL_SIZE", defaults.pool_size),
+                max_overflow=read.whole("AYETO_DB_MAX_OVERFLOW", defaults.max_overflow, 0),
+                pool_timeout=read.seconds("AYETO_DB_POOL_TIMEOUT", defaults.pool_timeout),
+                connect_timeout=read.whole("AYETO_DB_CONNECT_TIMEOUT", defaults.connect_timeout),
+                statement_timeout_ms=read.whole(
+                    "AYETO_DB_STATEMENT_TIMEOUT_MS", defaults.statement_timeout_ms
                 ),
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """Reads one variable each call; unset or empty means the default, as for the CLI's options."""
+
+    env: Mapping[str, str]
+
+    def text(self, name: str, default: str) -> str:
+        return self.env.get(name) or default
+
+    def whole(self, name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
+        bounds = f"of at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        return self._parse(
+            name,
+            default,
+            int,
+            lambda value: minimum <= value and (maximum is None or value <= maximum),
+            f"a whole number {bounds}",
+        )
+
+    def seconds(self, name: str, default: float) -> float:
+        return self._parse(
+            name,
+            default,
+            float,
+            lambda value: math.isfinite(value) and value > 0,
+            "a number of seconds above 0",
+        )
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        return self._parse(
+            name, default, str.lower, lambda value: value in choices, f"one of {', '.join(choices)}"
+        )
+
+    def _parse(
+        self,
+        name: str,
+        default: T,
+        parse: Callable[[str], T],
+        valid: Callable[[T], bool],
+        expected: str,
+    ) -> T:
+        raw = self.env.get(name)
+        if not raw:
+            return default
+        try:
+            value = parse(raw)
+        except ValueError:
+            raise InvalidSetting(f"{name} takes {expected}, not {raw!r}") from None
+        if not valid(value):
+            raise InvalidSetting(f"{name} takes {expected}, not {raw!r}")
+        return value

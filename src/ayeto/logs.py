@@ -1,4 +1,9 @@
-"""Logging for `ayeto serve`: human-readable lines, or one JSON object per line for collectors."""
+"""Logging for `ayeto serve`: human-readable lines, or one JSON object per line for collectors.
+
+Every line carries the id of the request it was written for (`-`, or `null` in JSON, outside
+of one); a line may carry fields of its own (`extra={"fields": {...}}`), which JSON writes as
+keys of its object.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import logging
 from typing import Any
 
 import orjson
+from asgi_correlation_id import CorrelationIdFilter
 
 
 class JsonFormatter(logging.Formatter):
@@ -15,6 +21,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "request_id": getattr(record, "correlation_id", None),
+            **getattr(record, "fields", {}),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -26,20 +34,25 @@ def config(level: str, style: str) -> dict[str, Any]:
     formatter: dict[str, Any] = (
         {"()": JsonFormatter}
         if style == "json"
-        else {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"}
+        else {"format": "%(asctime)s %(levelname)-7s %(name)s [%(correlation_id)s] %(message)s"}
     )
     handler = {
         "class": "logging.StreamHandler",
         "formatter": "default",
+        "filters": ["request_id"],
         "stream": "ext://sys.stderr",
     }
+    request_id = {"()": CorrelationIdFilter, "default_value": None if style == "json" else "-"}
+    # asgi_correlation_id warns when it replaces a client's request id.
+    loggers = ("ayeto", "uvicorn", "uvicorn.error", "uvicorn.access", "asgi_correlation_id")
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": {"request_id": request_id},
         "formatters": {"default": formatter},
         "handlers": {"default": handler},
         "loggers": {
             name: {"handlers": ["default"], "level": level.upper(), "propagate": False}
-            for name in ("ayeto", "uvicorn", "uvicorn.error", "uvicorn.access")
+            for name in loggers
         },
     }

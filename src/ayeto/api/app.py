@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from starlette.responses import Response
+from fastapi_offline import FastAPIOffline
+from starlette.responses import RedirectResponse, Response
 
 from ayeto import __version__
-from ayeto.api import errors, openapi
+from ayeto.api import errors, openapi, tracing
 from ayeto.api.routes import JSON, router
 from ayeto.api.services import Services, services
 from ayeto.config import Settings
@@ -32,7 +33,8 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         yield
         store.close()
 
-    app = FastAPI(
+    # `/docs` and `/redoc` serve their scripts and styles from the package: no CDN needed.
+    app = FastAPIOffline(
         title="ayeto Conversation API",
         version=__version__,
         description=DESCRIPTION,
@@ -43,6 +45,11 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     app.state.services = Services(store=store, settings=settings or Settings())
     app.include_router(router)
     errors.install(app)
+    tracing.install(app)
+
+    @app.get("/", include_in_schema=False)
+    async def root(request: Request) -> Response:
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/docs")
 
     # HEAD too: some load balancers check health with it.
     @app.api_route("/livez", methods=["GET", "HEAD"], include_in_schema=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 import orjson
@@ -12,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from ayeto.api import tracing
 from ayeto.errors import AyetoError, Unauthorized, Unavailable
 from ayeto.query import short
 
@@ -67,7 +67,8 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    request_id = uuid.uuid4().hex
+    # This handler runs outside every middleware, so the request id header is set here too.
+    request_id = tracing.request_id()
     log.error(
         "unhandled error in %s %s (request id %s)",
         request.method,
@@ -75,4 +76,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
         request_id,
         exc_info=exc,
     )
-    return error_response(500, f"internal server error (request id {request_id})")
+    return error_response(
+        500, f"internal server error (request id {request_id})", {tracing.HEADER: request_id}
+    )

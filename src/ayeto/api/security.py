@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from ayeto.api import tracing
 from ayeto.api.services import services
 from ayeto.auth import NOT_PROVIDED, Principal, authenticate
 from ayeto.clock import now_ms
@@ -27,7 +28,7 @@ async def _principal(request: Request, key: Annotated[str | None, Security(_sche
     shared = services(request)
     now = now_ms()
     try:
-        return await shared.call(authenticate, shared.store, key, now)
+        principal = await shared.call(authenticate, shared.store, key, now)
     except Unauthorized as exc:
         if exc.detail != NOT_PROVIDED:
             client = request.client.host if request.client else "unknown"
@@ -35,6 +36,8 @@ async def _principal(request: Request, key: Annotated[str | None, Security(_sche
             if delay:
                 await asyncio.sleep(delay)
         raise
+    tracing.identify(request, principal.key_id)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]

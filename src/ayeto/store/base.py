@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ayeto.query import Query
+if TYPE_CHECKING:
+    # Only named here; importing the filter language (and pydantic) is left to who runs queries.
+    from ayeto.query import Query
 
 Document = dict[str, Any]
 

@@ -5,7 +5,6 @@ Everything else about the store is one implementation over SQLAlchemy Core (`aye
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sqlalchemy import Engine, create_engine, event, func, text
@@ -14,26 +13,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.elements import ColumnElement
 
+from ayeto.config import ConnectionOptions
 from ayeto.errors import BadRequest, QueryTimeout, Unavailable
 from ayeto.patterns import search
 from ayeto.pg_regex import to_postgres
 
 UNAVAILABLE = "the database is unavailable; try again shortly"
 BUSY = "the database is busy; try again shortly"
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionOptions:
-    """How the server holds its database connections (PostgreSQL; SQLite needs none of this)."""
-
-    pool_size: int = 10
-    max_overflow: int = 10
-    # Seconds a request waits for a free pooled connection before answering 503.
-    pool_timeout: float = 10.0
-    # Seconds to establish a connection before giving up (503).
-    connect_timeout: int = 5
-    # Milliseconds any one statement may run; a longer one is cancelled (400).
-    statement_timeout_ms: int = 5000
 
 
 class Dialect:

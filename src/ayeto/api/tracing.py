@@ -1,0 +1,98 @@
+"""Every request leaves a trace: an `X-Request-ID` on its response and one access log line.
+
+The request id is the client's own `X-Request-ID` when it is sane, a new one otherwise; every log
+line written while the request is served carries it (see `ayeto.logs`), so the id a client
+reports finds all that the server said about its request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+from urllib.parse import quote
+
+from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from fastapi import FastAPI, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HEADER = "X-Request-ID"
+
+# Ids from proxies and clients (UUIDs, nginx's $request_id, trace ids) fit; nothing that could
+# split a log line or a header does.
+_SANE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+# Load balancers poll these every second or so: their lines are only wanted when debugging.
+HEALTH_CHECKS = frozenset({"/livez", "/healthz", "/readyz"})
+
+log = logging.getLogger("ayeto.access")
+
+
+def install(app: FastAPI) -> None:
+    app.add_middleware(AccessLog)
+    # Added last, so it runs first: the access log line is written with the id already set.
+    app.add_middleware(CorrelationIdMiddleware, header_name=HEADER, validator=is_sane)
+
+
+def is_sane(request_id: str) -> bool:
+    return _SANE.fullmatch(request_id) is not None
+
+
+def request_id() -> str:
+    """The id of the request being served."""
+    return correlation_id.get() or "-"
+
+
+def identify(request: Request, key_id: str) -> None:
+    """Names the API key of this request, by its id, in the access log line."""
+    request.state.key_id = key_id
+
+
+class AccessLog:
+    """One log line per request, when its response is complete (a streamed one included)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        # An application that fails before answering leaves the server to answer 500.
+        status = 500
+
+        async def sent(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            _write(scope, status, time.perf_counter() - start)
+
+
+def _write(scope: Scope, status: int, seconds: float) -> None:
+    path: str = scope["path"]
+    level = logging.DEBUG if path in HEALTH_CHECKS else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    client = scope.get("client")
+    fields: dict[str, Any] = {
+        "method": scope["method"],
+        # Quoted as uvicorn does: a `%0A` in a path must not start a new log line.
+        "path": quote(path),
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "key_id": scope.get("state", {}).get("key_id", "-"),
+        "client": client[0] if client else "-",
+    }
+    log.log(
+        level,
+        "%(method)s %(path)s %(status)d %(duration_ms).2fms key=%(key_id)s client=%(client)s",
+        fields,
+        extra={"fields": fields},
+    )
