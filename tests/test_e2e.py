@@ -8,6 +8,7 @@ for request.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shlex
@@ -21,6 +22,7 @@ import httpx
 import orjson
 import pytest
 
+from ayeto.api.openapi import SAMPLE
 from ayeto.clock import now_ms
 from tests.conftest import empty_postgres
 from tests.processes import Server, cli, new_key, serving
@@ -40,39 +42,8 @@ SAMPLE_ID = "550e8400-e29b-41d4-a716-446655440000"  # examples 9 and 10
 
 
 def _sample() -> dict[str, Any]:
-    """The spec's own sample response document, field for field."""
-    return {
-        "id": SAMPLE_ID,
-        "name": "My conversation",
-        "model": "gpt-4o",
-        "img_gen_model": "dall-e-3",
-        "summary": "Discussion about Python programming...",
-        "organization_id": None,
-        "assistant_id": None,
-        "messages": [
-            {
-                "id": "660e8400-e29b-41d4-a716-446655440001",
-                "timestamp": 1735815581000,
-                "role": "user",
-                "content": "Hi, how do I write a function in Python?",
-                "reasoning_content": None,
-                "model": None,
-                "img_gen": None,
-            },
-            {
-                "id": "770e8400-e29b-41d4-a716-446655440002",
-                "timestamp": 1735815582000,
-                "role": "assistant",
-                "content": "You define a function in Python using the `def` keyword...",
-                "reasoning_content": None,
-                "model": "gpt-4o",
-                "img_gen": None,
-            },
-        ],
-        "created": {"user_id": ALICE, "timestamp": 1735815580000},
-        "updated": {"user_id": ALICE, "timestamp": 1735815582000},
-        "accessed": {"user_id": None, "timestamp": 0},
-    }
+    """The spec's own sample response document, field for field (the API's examples show it)."""
+    return copy.deepcopy(SAMPLE)
 
 
 def _cid(n: int) -> str:

@@ -10,25 +10,48 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+)
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# The format states the range; bounds as numbers would reach clients as floats, and 2**63 - 1 is
+# not a float.
+INT64_SCHEMA: dict[str, Any] = {"type": "integer", "format": "int64"}
+# A UUID as the API takes it: hyphenated, in any case.
+UUID_PATTERN = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
+# PostgreSQL text cannot hold NUL, so no string anywhere may, whatever the store.
+NO_NUL = r"^[^\x00]*$"
 
 # Timestamps are integer milliseconds since the Unix epoch, kept as 64-bit integers.
-Timestamp = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)]
-# PostgreSQL text cannot hold NUL, so no string anywhere may, whatever the store.
-Text = Annotated[StrictStr, Field(pattern=r"^[^\x00]*$")]
+Timestamp = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX), WithJsonSchema(INT64_SCHEMA)]
+Text = Annotated[StrictStr, Field(pattern=NO_NUL)]
 
 Role = Literal["system", "user", "assistant", "tool", "internal"]
 ROLES: tuple[str, ...] = get_args(Role)
+
+
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # A response carries every field, so a default would describe nothing.
+    for field in schema["properties"].values():
+        field.pop("default", None)
 
 
 class _Model(BaseModel):
     # Responses always carry every field, so the response schemas mark every field required;
     # the defaults only fill in what an imported document leaves out.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+        extra="forbid",
+        frozen=True,
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra=_no_defaults,
     )
 
 
@@ -83,45 +106,6 @@ class PublicConversationView(_Model):
     created: ModelMeta
     updated: ModelMeta
     accessed: ModelMeta = NEVER
-
-
-def _name_the_choices(schema: dict[str, Any]) -> None:
-    """Lists the fields and operators the query language knows, from its own registry."""
-    from ayeto.query import FIELDS, OPERATORS, SORTABLE  # the registry imports this module
-
-    properties = schema["properties"]
-    properties["sort_key"]["anyOf"][0]["enum"] = list(SORTABLE)
-    field, operator, _ = properties["filters"]["anyOf"][0]["items"]["prefixItems"]
-    field["enum"] = list(FIELDS)
-    operator["enum"] = [str(op) for op in OPERATORS]
-
-
-# Documents the request in OpenAPI only: requests themselves are parsed by `ayeto.query`, which
-# answers every mistake with a precise 400 detail.
-class DbParams(BaseModel):
-    """The body of `find`: filters, sort and the slice of the sorted matches to return."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_name_the_choices)
-
-    sort_key: str | None = Field(
-        default=None,
-        description="Field to sort by (default `updated.timestamp`).",
-        examples=["name"],
-    )
-    sort_order: Literal[0, 1] | None = Field(
-        default=None, description="0 = ascending (default), 1 = descending."
-    )
-    limit_from: Annotated[int, Field(ge=0)] | None = Field(
-        default=None, description="Index of the first match to return (default 0)."
-    )
-    limit_to: Annotated[int, Field(ge=0)] | None = Field(
-        default=None, description="Index after the last match to return (default: all)."
-    )
-    filters: list[tuple[str, str, str | int | None]] | None = Field(
-        default=None,
-        description="`[field, operator, value]` conditions, all of which must hold.",
-        examples=[[["model", "==", "gpt-4o"], ["updated.timestamp", ">", 1735815581000]]],
-    )
 
 
 class ErrorBody(BaseModel):

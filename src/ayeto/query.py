@@ -14,11 +14,11 @@ from typing import Final
 import orjson
 
 from ayeto.errors import BadRequest
-from ayeto.models import INT64_MAX, INT64_MIN
+from ayeto.models import INT64_MAX, INT64_MIN, UUID_PATTERN
 from ayeto.patterns import PatternError, compile_pattern
 from ayeto.pg_regex import to_postgres
 
-_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_UUID_TEXT = re.compile(UUID_PATTERN)
 
 
 def parse_uuid(text: str) -> str | None:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.responses import RedirectResponse, Response
 
 from ayeto import __version__
-from ayeto.api import errors, tracing
+from ayeto.api import errors, openapi, tracing
 from ayeto.api.routes import JSON, router
 from ayeto.api.services import Services, services
 from ayeto.config import Settings
-from ayeto.models import DbParams
 from ayeto.store import Store, open_store
 
 DESCRIPTION = """\
@@ -69,7 +66,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             return Response(b'{"status":"ready"}', media_type=JSON)
         return errors.error_response(503, "database unavailable or schema not current")
 
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    openapi.install(app)
     return app
 
 
@@ -77,27 +74,3 @@ def app_from_env() -> FastAPI:
     """The application as `ayeto serve` runs it in each worker: settings from the environment."""
     settings = Settings.from_env()
     return create_app(open_store(settings.database_url, settings.connection), settings)
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        # The framework never validates our input (errors are 400 with our own detail), so the
-        # 422 it documents by default cannot happen.
-        for path in schema["paths"].values():
-            for operation in path.values():
-                operation.get("responses", {}).pop("422", None)
-        components.pop("HTTPValidationError", None)
-        components.pop("ValidationError", None)
-        # `find` reads its body itself; the body's model is documented here.
-        params = DbParams.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(params.pop("$defs", {}))
-        components["DbParams"] = params
-        app.openapi_schema = schema
-    return app.openapi_schema

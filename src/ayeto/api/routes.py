@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
+from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from ayeto.api.errors import WWW_AUTHENTICATE
+from ayeto.api.openapi import SAMPLE_FIND, SAMPLE_ID, ref
 from ayeto.api.security import CurrentPrincipal
 from ayeto.api.services import Services, services
 from ayeto.clock import now_ms
 from ayeto.errors import BadRequest, PayloadTooLarge
-from ayeto.models import ErrorBody, PublicConversationView
+from ayeto.models import UUID_PATTERN, ErrorBody, PublicConversationView
 from ayeto.query import parse_query
 from ayeto.store import Document
 
@@ -29,23 +32,42 @@ _ERRORS: dict[int, str] = {
     413: "The request body is too large.",
     503: "The database is unavailable; try again after `Retry-After` seconds.",
 }
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The scheme to authenticate with.",
+            "required": True,
+            "schema": {"type": "string"},
+            "example": WWW_AUTHENTICATE,
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+            "example": 1,
+        }
+    },
+}
 
 
-def _responses(ok: Any, ok_text: str, *errors: int) -> dict[int | str, dict[str, Any]]:
-    answers: dict[int | str, dict[str, Any]] = {200: {"model": ok, "description": ok_text}}
+def _responses(ok: Any, ok_text: str, *errors: int) -> dict[int | str, Any]:
+    answers: dict[int | str, Any] = {200: {"model": ok, "description": ok_text}}
     for status in errors:
         answers[status] = {"model": ErrorBody, "description": _ERRORS[status]}
+        if status in _ERROR_HEADERS:
+            answers[status]["headers"] = _ERROR_HEADERS[status]
     return answers
 
-
-_OPTIONAL_PARAMS = {"anyOf": [{"$ref": "#/components/schemas/DbParams"}, {"type": "null"}]}
 
 EntityId = Annotated[
     str,
     Query(
         description="Conversation ID (a UUID, in any case).",
-        pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
-        examples=["550e8400-e29b-41d4-a716-446655440000"],
+        pattern=f"^{UUID_PATTERN}$",
+        json_schema_extra={"format": "uuid"},
+        openapi_examples={"spec": {"summary": "The spec's sample", "value": SAMPLE_ID}},
     ),
 ]
 
@@ -53,14 +75,15 @@ EntityId = Annotated[
 @router.post(
     "/find",
     summary="Search conversations",
+    operation_id="findConversations",
     responses=_responses(
         list[PublicConversationView], "The matches, in order.", 400, 401, 413, 503
     ),
     openapi_extra={
         "requestBody": {
+            # No body (or `null`, as clients that serialize an unset body send it) is `{}`.
             "required": False,
-            # `null` is taken as no body, as clients that serialize an unset body send it.
-            "content": {JSON: {"schema": _OPTIONAL_PARAMS}},
+            "content": {JSON: {"schema": ref("DbParams"), "example": SAMPLE_FIND}},
         }
     },
 )
@@ -85,6 +108,7 @@ async def find(request: Request, principal: CurrentPrincipal) -> Response:
 @router.post(
     "/get",
     summary="Get a single conversation",
+    operation_id="getConversation",
     responses=_responses(PublicConversationView, "The conversation.", 400, 401, 403, 404, 503),
 )
 async def get(request: Request, principal: CurrentPrincipal, entity_id: EntityId) -> Response:
@@ -97,7 +121,8 @@ async def get(request: Request, principal: CurrentPrincipal, entity_id: EntityId
 @router.post(
     "/delete",
     summary="Delete a conversation",
-    responses=_responses(str, "The id of the deleted conversation.", 400, 401, 403, 404, 503),
+    operation_id="deleteConversation",
+    responses=_responses(UUID, "The id of the deleted conversation.", 400, 401, 403, 404, 503),
 )
 async def delete(request: Request, principal: CurrentPrincipal, entity_id: EntityId) -> Response:
     """Delete one of the caller's conversations with all its messages; answers its id."""
