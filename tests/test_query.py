@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from ayeto.errors import BadRequest
@@ -371,6 +372,20 @@ def test_every_scalar_field_is_a_sort_key(name: str) -> None:
         (
             {"filters": [["accessed.timestamp", "<", -(2**63) - 1]]},
             "filters[0]: -9223372036854775809 is out of the 64-bit integer range",
+        ),
+        # As read from the wire: a number past 64 bits arrives as a double, which may round
+        # back to the range's edge.
+        (
+            orjson.loads(b'{"filters": [["created.timestamp", "<", -9223372036854775809]]}'),
+            "filters[0]: -9.223372036854776e+18 is out of the 64-bit integer range",
+        ),
+        (
+            orjson.loads(b'{"filters": [["created.timestamp", "<", 18446744073709551616]]}'),
+            "filters[0]: 1.8446744073709552e+19 is out of the 64-bit integer range",
+        ),
+        (
+            orjson.loads(b'{"limit_to": 18446744073709551616}'),
+            f"limit_to must be an integer from 0 to {2**63 - 1}, got 1.8446744073709552e+19",
         ),
         # Null: only with == and != and only on nullable fields.
         (

@@ -6,6 +6,7 @@ each `Field.column` to a column of its own and each `Op` to an SQL expression.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -248,13 +249,19 @@ def _value(where: str, field: Field, op: Op, value: object) -> str | int:
     return value
 
 
+_TWO_63: Final = 2.0**63
+
+
 def _integer(value: object) -> int | None:
     """The integer a JSON number stands for, or None: JSON (and JSON Schema's `integer`) does not
     tell `10` from `10.0`, so neither does the API; a boolean is not a number."""
     if type(value) is int:
         return value
     if type(value) is float and value.is_integer():
-        return int(value)
+        # A JSON number past 64 bits is read as a double, and rounding can bring it back into
+        # range (-2**63 - 1 reads as -2**63): a double this large stands for a number past the
+        # range, however it was written, so it is answered as one.
+        return int(value) if -_TWO_63 < value < _TWO_63 else int(math.copysign(2**64, value))
     return None
 
 
