@@ -16,6 +16,7 @@ import schemathesis
 from hypothesis import strategies as st
 
 from ayeto.models import UUID_PATTERN
+from ayeto.query import MAX_PATTERNS_TOTAL, Op
 
 # Conversation ids for `get` and `delete` to draw from, as JSON `{"get": [...], "delete": [...]}`,
 # set by the test that runs the fuzzer: the caller's (each operation its own, so that `delete`
@@ -58,11 +59,14 @@ def filter_case(ctx: schemathesis.HookContext, case: schemathesis.Case[Any]) -> 
         # that serialize what they leave unset; the document leaves it unsaid, so the fuzzer
         # would count it as a mistake the server accepted.
         return not (body is None or (isinstance(body, dict) and None in body.values()))
-    # `limit_to` is not less than `limit_from`: the document says so in words, as JSON Schema
-    # cannot compare two keys.
-    if isinstance(body, dict) and "limit_to" in body:
-        return bool(body["limit_to"] >= body.get("limit_from", 0))
-    return True
+    if not isinstance(body, dict):
+        return True
+    # Two rules the document states in words, as JSON Schema cannot compare two keys or sum
+    # lengths: `limit_to` is not less than `limit_from`, and regex patterns have a total length.
+    patterns = [f[2] for f in body.get("filters", []) if f[1] == Op.REGEX]
+    if sum(map(len, patterns)) > MAX_PATTERNS_TOTAL:
+        return False
+    return "limit_to" not in body or bool(body["limit_to"] >= body.get("limit_from", 0))
 
 
 @schemathesis.hook

@@ -359,8 +359,12 @@ def test_db_params_keys_may_be_left_out_and_are_never_null(openapi: dict[str, An
         "sort_order": ref("SortOrder"),
         "limit_from": index,
         "limit_to": index,
-        "filters": {"type": "array", "items": ref("Filter")},
+        "filters": {"type": "array", "items": ref("Filter"), "maxItems": 50},
     }
+    assert db_params["properties"]["filters"]["description"] == (
+        "`[field, operator, value]` conditions, all of which must hold: at most 50 filters, and "
+        "regex patterns may total at most 4000 characters."
+    )
     # README: the default order depends on whether a sort key is given.
     assert db_params["properties"]["sort_order"]["description"] == (
         "`0` ascending, `1` descending; default ascending when `sort_key` is given, else "

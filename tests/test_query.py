@@ -164,6 +164,15 @@ def error(body: object) -> str:
             {"filters": [["created.timestamp", "==", 1735689600000.0]]},
             where(cond("created.timestamp", "==", 1735689600000)),
         ),
+        # As many filters, and as much pattern text, as the limits allow.
+        (
+            {"filters": [["name", "==", "a"]] * 50},
+            where(*[cond("name", "==", "a")] * 50),
+        ),
+        (
+            {"filters": [["messages.content", "regex", "x" * 1000]] * 4},
+            where(*[cond("messages.content", "regex", "x" * 1000)] * 4),
+        ),
         # Filters keep their order; the same field may appear twice.
         (
             {"filters": [["name", ">", "a"], ["name", "<", "m"], ["id", "!=", U]]},
@@ -494,6 +503,17 @@ def test_every_scalar_field_is_a_sort_key(name: str) -> None:
             {"filters": [["name", "regex", "\\pL" * 40]]},
             "filters[0]: invalid regex: the pattern is too large for PostgreSQL once its classes"
             " are spelled out (over 262144 characters)",
+        ),
+        # Bounded in number and in total pattern text, whatever each filter is.
+        ({"filters": [["name", "==", "a"]] * 51}, "filters: at most 50 filters, got 51"),
+        ({"filters": [["name", 1, 2]] * 1000}, "filters: at most 50 filters, got 1000"),
+        (
+            {"filters": [["name", "regex", "x" * 1000]] * 4 + [["id", "regex", "y"]]},
+            "filters: regex patterns may total at most 4000 characters, got 4001",
+        ),
+        (
+            {"filters": [["messages.content", "regex", "x" * 820]] * 5},
+            "filters: regex patterns may total at most 4000 characters, got 4100",
         ),
         # No NUL anywhere: PostgreSQL text cannot hold it.
         (

@@ -126,6 +126,11 @@ class Query:
 
 
 PARAMS: Final = ("sort_key", "sort_order", "limit_from", "limit_to", "filters")
+# Every filter is a clause of one SQL statement, and every regex a pattern run on every row it
+# reaches: without bounds, a single request can exhaust the database's parser, its stack, or
+# the server's time. No real search needs more than these.
+MAX_FILTERS: Final = 50
+MAX_PATTERNS_TOTAL: Final = 4000
 
 
 def parse_query(body: object) -> Query:
@@ -193,7 +198,16 @@ def _conditions(filters: object) -> tuple[Condition, ...]:
         raise BadRequest(
             f"filters must be an array of [field, operator, value], got {short(filters)}"
         )
-    return tuple(_condition(i, item) for i, item in enumerate(filters))
+    if len(filters) > MAX_FILTERS:
+        raise BadRequest(f"filters: at most {MAX_FILTERS} filters, got {len(filters)}")
+    conditions = tuple(_condition(i, item) for i, item in enumerate(filters))
+    total = sum(len(c.value) for c in conditions if c.op is Op.REGEX and isinstance(c.value, str))
+    if total > MAX_PATTERNS_TOTAL:
+        raise BadRequest(
+            f"filters: regex patterns may total at most {MAX_PATTERNS_TOTAL} characters, "
+            f"got {total}"
+        )
+    return conditions
 
 
 def _condition(index: int, item: object) -> Condition:

@@ -17,7 +17,16 @@ from fastapi.openapi.utils import get_openapi
 
 from ayeto.models import INT64_MAX, INT64_MIN, INT64_SCHEMA, NO_NUL, UUID_PATTERN
 from ayeto.patterns import MAX_PATTERN_LENGTH
-from ayeto.query import FIELDS, OPERATORS, SORTABLE, Field, Kind, Op
+from ayeto.query import (
+    FIELDS,
+    MAX_FILTERS,
+    MAX_PATTERNS_TOTAL,
+    OPERATORS,
+    SORTABLE,
+    Field,
+    Kind,
+    Op,
+)
 
 JSON: Final = "application/json"
 TAGS: Final = [
@@ -207,7 +216,11 @@ _DB_PARAMS: Final = {
         "filters": {
             "type": "array",
             "items": ref("Filter"),
-            "description": "`[field, operator, value]` conditions, all of which must hold.",
+            "maxItems": MAX_FILTERS,
+            # JSON Schema cannot sum lengths: the words say it, in those of the 400 (query.py).
+            "description": "`[field, operator, value]` conditions, all of which must hold: at "
+            f"most {MAX_FILTERS} filters, and regex patterns may total at most "
+            f"{MAX_PATTERNS_TOTAL} characters.",
         },
     },
     "additionalProperties": False,

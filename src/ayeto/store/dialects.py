@@ -20,6 +20,13 @@ from ayeto.pg_regex import to_postgres
 
 UNAVAILABLE = "the database is unavailable; try again shortly"
 BUSY = "the database is busy; try again shortly"
+TOO_COMPLEX = "the query is too complex"
+# Compiled statements SQLAlchemy keeps per engine, one per statement shape (its default is 500).
+# The parser bounds a `find` to 50 filters, whose shape compiles to some 400 KiB: this bounds the
+# cache to tens of megabytes whatever shapes clients send, and still holds every fixed statement
+# and the `find` shapes the store keeps (`sql._SHAPES`). SQLAlchemy prunes it back to this size
+# once it holds half as many again.
+STATEMENT_CACHE = 128
 
 
 class Dialect:
@@ -61,6 +68,20 @@ class SQLite(Dialect):
     explicit_null_order = False
     inline = True
     function = "ayeto_regexp"
+    # How SQLite says a statement is beyond its compile-time limits: the statement's fault, not
+    # the database's (sqlite3 raises them all as OperationalError).
+    too_complex = (
+        "Expression tree is too large",
+        "too many SQL variables",
+        "parser stack overflow",
+        "LIKE or GLOB pattern too complex",
+    )
+
+    def translate(self, error: Exception) -> Exception:
+        cause = str(error.orig) if isinstance(error, DBAPIError) else ""
+        if cause.startswith(self.too_complex):
+            return BadRequest(f"{TOO_COMPLEX}: {cause}")
+        return super().translate(error)
 
     def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
         return func.ayeto_regexp(pattern, column).is_(True)
@@ -68,6 +89,7 @@ class SQLite(Dialect):
     def engine(self, url: URL) -> Engine:
         engine = create_engine(
             url.set(drivername="sqlite+pysqlite"),
+            query_cache_size=STATEMENT_CACHE,
             # Connections move between the event loop and worker threads (CLI, streaming).
             connect_args={"check_same_thread": False},
         )
@@ -115,7 +137,12 @@ class PostgreSQL(Dialect):
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.migration_lock})
 
     def translate(self, error: Exception) -> Exception:
-        from psycopg.errors import InvalidRegularExpression, QueryCanceled
+        from psycopg.errors import (
+            InvalidRegularExpression,
+            ProgramLimitExceeded,
+            QueryCanceled,
+            StatementTooComplex,
+        )
 
         cause = error.orig if isinstance(error, DBAPIError) else None
         if isinstance(cause, QueryCanceled):
@@ -127,6 +154,9 @@ class PostgreSQL(Dialect):
             return BadRequest(
                 f"invalid regex: PostgreSQL cannot run it: {cause.diag.message_primary}"
             )
+        if isinstance(cause, StatementTooComplex | ProgramLimitExceeded):
+            # 54001 (e.g. "stack depth limit exceeded") and 54000: beyond the server's limits.
+            return BadRequest(f"{TOO_COMPLEX}: {cause.diag.message_primary}")
         return super().translate(error)
 
     def check(self, connection: Connection) -> None:
@@ -138,6 +168,7 @@ class PostgreSQL(Dialect):
     def engine(self, url: URL, options: ConnectionOptions) -> Engine:
         return create_engine(
             url.set(drivername="postgresql+psycopg"),
+            query_cache_size=STATEMENT_CACHE,
             pool_size=options.pool_size,
             max_overflow=options.max_overflow,
             pool_timeout=options.pool_timeout,

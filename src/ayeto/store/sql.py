@@ -91,8 +91,10 @@ _MESSAGES = (
 # What a `find` statement's SQL depends on: per condition its field, operator and whether the
 # value is null (`IS NULL` instead of a comparison); the sort; whether there is a limit.
 _Shape = tuple[tuple[tuple[Field, Op, bool], ...], Field, bool, bool]
-# Distinct shapes are few in practice; the bound keeps arbitrary ones from growing it.
-_SHAPES = 256
+# Distinct shapes are few in practice; the bound keeps arbitrary ones from growing it. Fewer than
+# the engine's compiled statements (`dialects.STATEMENT_CACHE`), so that every shape kept here
+# also finds its compiled form there.
+_SHAPES = 64
 
 _COMPARISONS: dict[Op, Callable[[Any, Any], ColumnElement[bool]]] = {
     Op.EQ: operator.eq,
