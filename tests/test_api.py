@@ -390,6 +390,14 @@ def test_find_with_nothing_to_find_is_an_empty_array(
             b'{"limit_from": -1}',
             "limit_from must be an integer from 0 to 9223372036854775807, got -1",
         ),
+        (
+            orjson.dumps({"filters": [["messages.content", "regex", "a"]] * 51}),
+            "filters: at most 50 filters, got 51",
+        ),
+        (
+            orjson.dumps({"filters": [["messages.content", "regex", "a" * 1000]] * 5}),
+            "filters: regex patterns may total at most 4000 characters, got 5000",
+        ),
     ],
     ids=[
         "truncated",
@@ -407,6 +415,8 @@ def test_find_with_nothing_to_find_is_an_empty_array(
         "sort order",
         "limits reversed",
         "negative limit",
+        "too many filters",
+        "too much pattern text",
     ],
 )
 def test_find_with_a_malformed_body_is_400(
