@@ -6,11 +6,17 @@ and how a connection that goes away mid-request surfaces.
 
 from __future__ import annotations
 
+import socket
+import time
+
 import httpx
 import orjson
 import pytest
 
-from tests.processes import serving, stop
+from ayeto.auth import digest
+from ayeto.store import open_store
+from tests.factories import ALICE
+from tests.processes import Server, new_key, serving, stop
 
 FIND = "/api/v3/conversation/find"
 INVALID_KEY = {"uni-api-key": "ayeto-" + "0" * 64}
@@ -63,3 +69,50 @@ def test_the_option_names_proxies_by_network(sqlite_url: str) -> None:
     assert forwarded_clients(sqlite_url, "--forwarded-allow-ips", "10.0.0.0/8, 127.0.0.0/8") == (
         FORWARDED
     )
+
+
+# -- a client that goes away -----------------------------------------------------------------------
+
+
+def key_id(database_url: str, key: str) -> str:
+    store = open_store(database_url, create=False)
+    try:
+        record = store.key_by_digest(digest(key))
+    finally:
+        store.close()
+    assert record is not None
+    return record.id
+
+
+def logged(server: Server, text: str) -> str:
+    """Everything the server wrote, once it has written `text` (or given up waiting for it)."""
+    deadline = time.monotonic() + 10
+    while text not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return stop(server)
+
+
+@pytest.mark.e2e
+def test_a_client_that_leaves_mid_body_is_logged_as_gone_not_as_an_error(sqlite_url: str) -> None:
+    key = new_key(sqlite_url, ALICE)
+    with serving(sqlite_url) as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            connection.sendall(
+                f"POST {FIND} HTTP/1.1\r\nHost: ayeto\r\nuni-api-key: {key}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n".encode()
+                + b'{"filters"'
+            )
+        output = logged(server, '"logger":"ayeto.access"')
+
+    assert "Traceback" not in output
+    lines = [orjson.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [line["message"] for line in lines if line["level"] != "info"] == []
+    [access] = access_lines(output)
+    assert {field: access[field] for field in ("method", "path", "status", "key_id", "client")} == {
+        "method": "POST",
+        "path": FIND,
+        "status": 499,
+        "key_id": key_id(sqlite_url, key),
+        "client": "127.0.0.1",
+    }
