@@ -232,6 +232,23 @@ def test_default_throttle() -> None:
     assert failures(throttle, "a", [NOW] * 2) == [2.0, 2.0]
 
 
+def test_the_delay_stays_at_the_cap_however_many_failures() -> None:
+    # 0.05 * 2 ** (n - 11) once overflowed a float at the 1,035th failure in a window.
+    throttle = FailureThrottle()
+    delays = {n: throttle.record_failure("a", NOW) for n in range(1, 1_000_001)}
+    assert [delays[n] for n in (1, 10, 11, 12, 16, 17, 1_034, 1_035, 10**6)] == [
+        0.0,
+        0.0,
+        0.05,
+        0.1,
+        1.6,
+        2.0,
+        2.0,
+        2.0,
+        2.0,
+    ]
+
+
 # -- the throttle in the API -----------------------------------------------------------------------
 
 
@@ -295,3 +312,16 @@ def test_a_missing_key_is_never_delayed(throttled: tuple[TestClient, RecordingTh
         assert timed(client, {}, 401) < DELAY
         assert timed(client, {"uni-api-key": ""}, 401) < DELAY
     assert throttle.seen == []
+
+
+def test_a_client_past_a_thousand_failures_is_still_answered_401(store: Store) -> None:
+    app = create_app(store)
+    # The default doubling with a short cap, so the delayed answer comes quickly.
+    throttle = FailureThrottle(max_delay=0.01)
+    app.state.services.throttle = throttle
+    for _ in range(1_034):
+        throttle.record_failure("testclient", now_ms())
+    # The request is the 1,035th failure; the server's own answer is wanted, 500 or not.
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post(FIND, headers={"uni-api-key": "ayeto-" + "0" * 64}, json={})
+    assert (response.status_code, response.json()) == (401, {"detail": INVALID})

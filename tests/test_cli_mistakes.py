@@ -51,6 +51,7 @@ TOO_FAR = (
     "expires), not '{}'"
 )
 URL_FORMS = "sqlite:///PATH or postgresql://USER@HOST/NAME"
+FORWARDED_FORMS = "* or comma-separated IP addresses and networks such as 127.0.0.1,10.0.0.0/24"
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,15 @@ MISTAKES = {
         ("serve",),
         "error: Invalid value for AYETO_PORT: Input should be less than or equal to 65535",
         env={"AYETO_PORT": "70000"},
+    ),
+    "proxy not an address": Mistake(
+        ("serve", "--forwarded-allow-ips", "127.0.0.1,nginx"),
+        f"error: --forwarded-allow-ips takes {FORWARDED_FORMS}, not '127.0.0.1,nginx'",
+    ),
+    "proxy network with host bits, from the environment": Mistake(
+        ("serve",),
+        f"error: AYETO_FORWARDED_ALLOW_IPS takes {FORWARDED_FORMS}, not '10.0.0.1/8'",
+        env={"AYETO_FORWARDED_ALLOW_IPS": "10.0.0.1/8"},
     ),
     "no workers": Mistake(
         ("serve", "--workers", "0"),

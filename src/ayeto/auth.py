@@ -7,6 +7,7 @@ the plain key is shown once, when it is created.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 import uuid
@@ -113,6 +114,9 @@ class FailureThrottle:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.max_clients = max_clients
+        # Doublings after which the delay is at the cap. The power is never taken past it: at the
+        # 1,035th failure `2 ** (excess - 1)` no longer fits in a float.
+        self._doublings = max(0, math.ceil(math.log2(max_delay / base_delay)))
         self._failures: OrderedDict[str, tuple[int, int]] = OrderedDict()
 
     def record_failure(self, client: str, now: int) -> float:
@@ -125,4 +129,6 @@ class FailureThrottle:
         if len(self._failures) > self.max_clients:
             self._failures.popitem(last=False)
         excess = count - self.free
-        return 0.0 if excess <= 0 else min(self.max_delay, self.base_delay * 2 ** (excess - 1))
+        if excess <= 0:
+            return 0.0
+        return min(self.max_delay, math.ldexp(self.base_delay, min(excess - 1, self._doublings)))

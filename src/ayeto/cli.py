@@ -34,11 +34,13 @@ from ayeto.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_HOST,
     DEFAULT_PORT,
+    FORWARDED_FORMS,
     MAX_PORT,
     InvalidSetting,
     LogFormat,
     LogLevel,
     Settings,
+    trusted_proxies,
 )
 
 if TYPE_CHECKING:
@@ -225,6 +227,15 @@ def _uuid_option(value: str) -> str:
 # -- serve / demo --------------------------------------------------------------------------------
 
 
+def _trusted_proxies(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return trusted_proxies(value)
+    except ValueError:
+        _fail(f"{_origin(ctx, param)} takes {FORWARDED_FORMS}, not {value!r}", 2)
+
+
 @app.command()
 def serve(
     db: Db = DEFAULT_DATABASE_URL,
@@ -255,6 +266,15 @@ def serve(
             help="console: lines for people; json: one JSON object per line.",
         ),
     ] = "console",
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            envvar="AYETO_FORWARDED_ALLOW_IPS",
+            metavar="ADDRESSES",
+            callback=_trusted_proxies,
+            help="Proxies whose X-Forwarded-For names the client (addresses, networks or *).",
+        ),
+    ] = "",
 ) -> None:
     """Run the API server."""
     import uvicorn
@@ -286,6 +306,9 @@ def serve(
         access_log=False,
         log_config=logs.config(log_level, log_format),
         server_header=False,
+        # uvicorn would trust 127.0.0.1 by default: any local client could name its own address.
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips,
     )
 
 

@@ -5,6 +5,7 @@ This module imports nothing heavy: `ayeto --help` reads its defaults.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -18,6 +19,11 @@ MAX_PORT: Final = 65535
 # A `find` body is a handful of filters; anything this large is a mistake or an attack.
 MAX_BODY_BYTES: Final = 1024 * 1024
 
+# What `--forwarded-allow-ips` takes; uvicorn would quietly match a malformed entry against nothing.
+FORWARDED_FORMS: Final = (
+    "* or comma-separated IP addresses and networks such as 127.0.0.1,10.0.0.0/24"
+)
+
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["console", "json"]
 LOG_LEVELS: Final[tuple[str, ...]] = get_args(LogLevel)
@@ -28,6 +34,20 @@ T = TypeVar("T")
 
 class InvalidSetting(ValueError):
     """An `AYETO_*` variable holds a value that cannot be used; the message names both."""
+
+
+def trusted_proxies(raw: str) -> str:
+    """`raw` checked for uvicorn's `forwarded_allow_ips`: ValueError unless every entry is an IP
+    address or network (its host bits zero, as uvicorn reads it), or `raw` is `*`."""
+    entries = [entry.strip() for entry in raw.split(",")]
+    if entries == ["*"]:
+        return "*"
+    for entry in entries:
+        if "/" in entry:
+            ipaddress.ip_network(entry)
+        else:
+            ipaddress.ip_address(entry)
+    return ",".join(entries)
 
 
 @dataclass(frozen=True, slots=True)

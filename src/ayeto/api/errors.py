@@ -9,6 +9,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from ayeto.api import tracing
@@ -18,6 +19,9 @@ from ayeto.query import short
 log = logging.getLogger("ayeto.api")
 
 WWW_AUTHENTICATE = 'ApiKey realm="ayeto", header="uni-api-key"'
+
+# nginx's status for a client that closed its connection before the answer was ready.
+CLIENT_CLOSED_REQUEST = 499
 
 
 def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
@@ -33,6 +37,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AyetoError, _ayeto_error)
     app.add_exception_handler(RequestValidationError, _invalid_parameters)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -64,6 +69,12 @@ def _describe(error: dict[str, Any]) -> str:
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+
+async def _client_gone(_: Request, exc: Exception) -> Response:
+    # A client that hangs up mid-body is not our error. No one reads this answer (the server drops
+    # it); its status is for the access log line.
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
