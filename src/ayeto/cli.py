@@ -36,10 +36,13 @@ from ayeto.config import (
     DEFAULT_PORT,
     FORWARDED_FORMS,
     MAX_PORT,
+    METRICS_FORMS,
     InvalidSetting,
     LogFormat,
     LogLevel,
     Settings,
+    metrics_address,
+    metrics_setting,
     trusted_proxies,
 )
 
@@ -236,6 +239,13 @@ def _trusted_proxies(ctx: typer.Context, param: typer.CallbackParam, value: str)
         _fail(f"{_origin(ctx, param)} takes {FORWARDED_FORMS}, not {value!r}", 2)
 
 
+def _metrics(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    try:
+        return metrics_setting(value)
+    except ValueError:
+        _fail(f"{_origin(ctx, param)} takes {METRICS_FORMS}, not {value!r}", 2)
+
+
 @app.command()
 def serve(
     db: Db = DEFAULT_DATABASE_URL,
@@ -275,6 +285,15 @@ def serve(
             help="Proxies whose X-Forwarded-For names the client (addresses, networks or *).",
         ),
     ] = "",
+    metrics: Annotated[
+        str,
+        typer.Option(
+            envvar="AYETO_METRICS",
+            metavar="on|off|HOST:PORT",
+            callback=_metrics,
+            help="Serve /metrics on the API's port, not at all, or on its own address.",
+        ),
+    ] = "on",
 ) -> None:
     """Run the API server."""
     import uvicorn
@@ -286,6 +305,12 @@ def serve(
     retry = "AYETO_PORT={port} make demo" if demo else "--port {port}"
     if problem := cannot_listen(host, port, retry=retry):
         _fail(problem)
+    address = metrics_address(metrics)
+    if address is not None:
+        if address[1] == port:
+            _fail(f"--metrics {metrics}: the API listens on port {port}; pick another port", 2)
+        if problem := cannot_listen(*address, retry=f"--metrics {address[0]}:{{port}}"):
+            _fail(problem.replace("--port or AYETO_PORT", "--metrics or AYETO_METRICS"))
     # Checks the settings and creates or upgrades the schema once, before any worker starts.
     store = _open(db)
     try:
@@ -294,22 +319,54 @@ def serve(
     finally:
         store.close()
     # Every worker process builds its app from the environment (see `app_from_env`).
-    os.environ.update(AYETO_DATABASE_URL=db, AYETO_LOG_LEVEL=log_level, AYETO_LOG_FORMAT=log_format)
-    uvicorn.run(
-        "ayeto.api.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=logs.config(log_level, log_format),
-        server_header=False,
-        # uvicorn would trust 127.0.0.1 by default: any local client could name its own address.
-        proxy_headers=bool(forwarded_allow_ips),
-        forwarded_allow_ips=forwarded_allow_ips,
+    os.environ.update(
+        AYETO_DATABASE_URL=db,
+        AYETO_LOG_LEVEL=log_level,
+        AYETO_LOG_FORMAT=log_format,
+        AYETO_METRICS=metrics,
     )
+    with _shared_metrics(address):
+        uvicorn.run(
+            "ayeto.api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_config=logs.config(log_level, log_format),
+            server_header=False,
+            # uvicorn trusts 127.0.0.1 by default: a local client could name its own address.
+            proxy_headers=bool(forwarded_allow_ips),
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
+
+
+@contextmanager
+def _shared_metrics(address: tuple[str, int] | None) -> Iterator[None]:
+    """Metrics every worker adds to, in a fresh directory removed at exit; served at `address`.
+
+    prometheus-client reads PROMETHEUS_MULTIPROC_DIR when it is imported: it is set here, before
+    the server (or a worker) imports the application. A directory left by an earlier run would
+    add its counts to this one's.
+    """
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="ayeto-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        if address is not None:
+            # A thread of this, the supervising, process: it outlives any worker.
+            from prometheus_client import start_http_server
+
+            from ayeto.metrics import multiprocess_registry
+
+            start_http_server(address[1], address[0], multiprocess_registry(Path(directory)))
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @app.command("demo")

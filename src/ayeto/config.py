@@ -24,6 +24,9 @@ FORWARDED_FORMS: Final = (
     "* or comma-separated IP addresses and networks such as 127.0.0.1,10.0.0.0/24"
 )
 
+# What `AYETO_METRICS` and `serve --metrics` take.
+METRICS_FORMS: Final = "on, off or HOST:PORT (serve /metrics there, apart from the API)"
+
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["console", "json"]
 LOG_LEVELS: Final[tuple[str, ...]] = get_args(LogLevel)
@@ -50,6 +53,25 @@ def trusted_proxies(raw: str) -> str:
     return ",".join(entries)
 
 
+def metrics_setting(raw: str) -> str:
+    """`raw` checked for `AYETO_METRICS`: `on`, `off` or HOST:PORT; ValueError otherwise."""
+    if raw.lower() in ("on", "off"):
+        return raw.lower()
+    metrics_address(raw)
+    return raw
+
+
+def metrics_address(setting: str) -> tuple[str, int] | None:
+    """The separate address a metrics setting names (`[::1]:9100` too), None for `on`/`off`."""
+    if setting in ("on", "off"):
+        return None
+    host, colon, port = setting.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not (colon and host and port.isascii() and port.isdigit() and 1 <= int(port) <= MAX_PORT):
+        raise ValueError(setting)
+    return host, int(port)
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionOptions:
     """How the server holds its database connections (PostgreSQL; SQLite needs none of this)."""
@@ -73,6 +95,8 @@ class Settings:
     log_level: LogLevel = "info"
     log_format: LogFormat = "console"
     max_body_bytes: int = MAX_BODY_BYTES
+    # `on`: /metrics on the API's port; `off`; or HOST:PORT, where `ayeto serve` serves them.
+    metrics: str = "on"
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
 
     @classmethod
@@ -88,6 +112,7 @@ class Settings:
             log_level=cast(LogLevel, read.choice("AYETO_LOG_LEVEL", "info", LOG_LEVELS)),
             log_format=cast(LogFormat, read.choice("AYETO_LOG_FORMAT", "console", LOG_FORMATS)),
             max_body_bytes=read.whole("AYETO_MAX_BODY_BYTES", MAX_BODY_BYTES),
+            metrics=read.metrics("AYETO_METRICS", "on"),
             connection=ConnectionOptions(
                 pool_size=read.whole("AYETO_DB_POOL_SIZE", defaults.pool_size),
                 max_overflow=read.whole("AYETO_DB_MAX_OVERFLOW", defaults.max_overflow, 0),
@@ -132,6 +157,9 @@ class _Reader:
         return self._parse(
             name, default, str.lower, lambda value: value in choices, f"one of {', '.join(choices)}"
         )
+
+    def metrics(self, name: str, default: str) -> str:
+        return self._parse(name, default, metrics_setting, lambda _: True, METRICS_FORMS)
 
     def _parse(
         self,

@@ -100,6 +100,7 @@ async def find(request: Request, principal: CurrentPrincipal) -> Response:
     first = await shared.call(next, batches, None)
     second = await shared.call(next, batches, None) if first else None
     if second is None:
+        shared.metrics.found(len(first or []))
         return Response(orjson.dumps(first or []), media_type=JSON)
     assert first is not None
     return StreamingResponse(_stream(shared, batches, [first, second]), media_type=JSON)
@@ -154,15 +155,20 @@ async def _stream(
     shared: Services, batches: Iterator[list[Document]], ready: list[list[Document]]
 ) -> AsyncIterator[bytes]:
     """A JSON array written batch by batch, so memory does not grow with the size of the answer."""
+    rows = 0
     try:
         separator = b"["
         for batch in ready:
             yield separator + orjson.dumps(batch)[1:-1]
+            rows += len(batch)
             separator = b","
         while batch := await shared.call(next, batches, []):
             yield b"," + orjson.dumps(batch)[1:-1]
+            rows += len(batch)
         yield b"]"
     finally:
+        # What was sent, also when the client left half-way.
+        shared.metrics.found(rows)
         close = getattr(batches, "close", None)
         if close is not None:
             await shared.call(close)

@@ -32,6 +32,7 @@ async def _principal(request: Request, key: Annotated[str | None, Security(_sche
     except Unauthorized as exc:
         if exc.detail != NOT_PROVIDED:
             client = request.client.host if request.client else "unknown"
+            shared.metrics.invalid_key()
             delay = shared.throttle.record_failure(client, now)
             if delay:
                 await asyncio.sleep(delay)

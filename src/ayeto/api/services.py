@@ -1,4 +1,4 @@
-"""What every request handler shares: the store, the settings, the invalid-key throttle."""
+"""What every request handler shares: the store, the settings, the invalid-key throttle, metrics."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ayeto.auth import FailureThrottle
 from ayeto.config import Settings
+from ayeto.metrics import Metrics, timed
 from ayeto.store import Store
 
 P = ParamSpec("P")
@@ -22,7 +23,9 @@ class Services:
     store: Store
     settings: Settings
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    metrics: Metrics = field(default_factory=Metrics)
 
+    @timed
     async def call(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a blocking store call: on the event loop for an embedded store, else in a thread."""
         if self.store.inline:
