@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,6 +13,7 @@ from typing import cast
 import httpx
 import psycopg
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,6 +24,7 @@ from starlette.testclient import TestClient
 from ayeto.api import create_app
 from ayeto.auth import create_key
 from ayeto.config import ConnectionOptions, InvalidSetting, Settings
+from ayeto.metrics import multiprocess_registry
 from ayeto.store import Store, open_store
 from ayeto.store.sql import BATCH
 from tests.factories import ALICE, BOB, conversation
@@ -330,3 +335,26 @@ def test_metrics_and_the_api_cannot_share_a_port(sqlite_url: str) -> None:
         2,
         f"error: --metrics 127.0.0.1:{port}: the API listens on port {port}; pick another port\n",
     )
+
+
+def test_a_dead_worker_keeps_its_counts_but_leaves_the_in_progress_gauge(tmp_path: Path) -> None:
+    # A worker killed in the middle of a request: it never says it has stopped.
+    worker = """
+import os
+from ayeto.metrics import Prometheus
+metrics = Prometheus()
+metrics.request_started()
+metrics.request_finished({}, 200, 0.01)
+metrics.request_started()
+os._exit(0)
+"""
+    environment = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", worker], env=environment, check=True, timeout=60)
+    assert len(list(tmp_path.glob("gauge_livesum_*.db"))) == 2
+
+    found = samples(generate_latest(multiprocess_registry(tmp_path)).decode())
+
+    assert value(found, "ayeto_http_requests_in_progress") == 0
+    assert requests(found, "unmatched", 200) == 2
+    assert list(tmp_path.glob("gauge_livesum_*.db")) == []
