@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,23 +21,29 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from ayeto.api import create_app
 from ayeto.auth import create_key
 from ayeto.config import ConnectionOptions, InvalidSetting, Settings
-from ayeto.metrics import multiprocess_registry
+from ayeto.errors import AyetoError, BadRequest, NotFound, QueryTimeout
+from ayeto.metrics import database_error_kind, multiprocess_registry
 from ayeto.store import Store, open_store
+from ayeto.store.dialects import Dialect, SQLite
 from ayeto.store.sql import BATCH
 from tests.factories import ALICE, BOB, conversation
-from tests.processes import free_port, new_key, serving
+from tests.processes import cli, free_port, new_key, serving
 from tests.tcp_proxy import TcpProxy
 
 BASE = "/api/v3/conversation"
 FIND, GET, DELETE = f"{BASE}/find", f"{BASE}/get", f"{BASE}/delete"
 UNKNOWN = "deadbeef-dead-4bee-8fee-deadbeefcafe"
 INVALID_KEY = "ayeto-" + "0" * 64
+# A generous bound on the moment between an answer and its count (see `_once_counted`).
+SETTLE_SECONDS = 10.0
 METRICS_FORMS = "on, off or HOST:PORT (serve /metrics there, apart from the API)"
 
 # prometheus-client's multiprocess module has no type annotations.
@@ -254,6 +263,20 @@ def _served(base_url: str, key: str, entity_id: str, count: int) -> None:
         assert list(clients.map(one, range(count))) == [200] * count
 
 
+def _once_counted(url: str, count: int) -> Samples:
+    """The metrics at `url` once `count` gets are in them, or after `SETTLE_SECONDS`.
+
+    A worker counts a request when it has sent the last byte of its answer: the client may read
+    that answer a moment before the count is written.
+    """
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        found = samples(httpx.get(url).text)
+        if requests(found, GET, 200) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
 def _per_worker(directory: Path) -> list[float]:
     """The 200s to `get` each worker counted, from its own file."""
     counts = []
@@ -286,6 +309,8 @@ def test_counts_add_up_over_every_worker(
     with serving(database_url, "--workers", "2") as server:
         [directory] = tmp_path.glob("ayeto-metrics-*")
         _served(server.base_url, key, entity_id, 40)
+        found = _once_counted(f"{server.base_url}/metrics", 40)
+        assert requests(found, GET, 200) == 40
         # Both workers served some of them.
         per_worker = _per_worker(directory)
         assert (len(per_worker), sum(per_worker), min(per_worker) > 0) == (2, 40, True)
@@ -301,9 +326,9 @@ def test_metrics_on_their_own_address(sqlite_url: str) -> None:
     key, entity_id = _provision(sqlite_url)
     port = free_port()
     with serving(sqlite_url, "--workers", "2", "--metrics", f"127.0.0.1:{port}") as server:
-        _served(server.base_url, key, entity_id, 10)
         api = httpx.get(f"{server.base_url}/metrics")
-        found = samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+        _served(server.base_url, key, entity_id, 10)
+        found = _once_counted(f"http://127.0.0.1:{port}/metrics", 10)
     assert (api.status_code, api.json()) == (404, {"detail": "Not Found"})
     assert requests(found, GET, 200) == 10
     # The API's /metrics 404 counted too.
@@ -318,8 +343,6 @@ def test_metrics_off_in_a_real_server(sqlite_url: str, monkeypatch: pytest.Monke
 
 
 def test_metrics_and_the_api_cannot_share_a_port(sqlite_url: str) -> None:
-    from tests.processes import cli
-
     port = free_port()
     result = cli(
         "serve",
@@ -358,3 +381,45 @@ os._exit(0)
     assert value(found, "ayeto_http_requests_in_progress") == 0
     assert requests(found, "unmatched", 200) == 2
     assert list(tmp_path.glob("gauge_livesum_*.db")) == []
+
+
+def test_a_busy_metrics_port_is_named_before_anything_starts(sqlite_url: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = cli(
+            *("serve", "--db", sqlite_url, "--port", str(free_port())),
+            *("--metrics", f"127.0.0.1:{port}"),
+            check=False,
+        )
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: port {port} on 127.0.0.1 is in use; pick another with --metrics or "
+        f"AYETO_METRICS (e.g. --metrics 127.0.0.1:{port + 1})\n",
+    )
+
+
+def _translated(dialect: Dialect, failure: Exception) -> AyetoError:
+    """The API's error for `failure`, raised from it as the store raises it."""
+    translated = dialect.translate(failure)
+    assert isinstance(translated, AyetoError)
+    translated.__cause__ = failure
+    return translated
+
+
+def _driver_error(message: str) -> OperationalError:
+    return OperationalError("SELECT 1", {}, sqlite3.OperationalError(message))
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (_translated(Dialect(), PoolTimeout("QueuePool limit reached")), "pool_timeout"),
+        (_translated(Dialect(), _driver_error("connection refused")), "unavailable"),
+        (_translated(SQLite(), _driver_error("Expression tree is too large")), "rejected"),
+        (QueryTimeout("the query ran past the statement timeout"), "query_timeout"),
+        (BadRequest("limit_to: not an integer"), None),
+        (NotFound(UNKNOWN), None),
+    ],
+)
+def test_database_errors_by_kind(error: AyetoError, kind: str | None) -> None:
+    assert database_error_kind(error) == kind
