@@ -54,9 +54,13 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 def samples(exposition: str) -> Samples:
     """Every sample of an exposition, by name and labels."""
+    return _by_name(text_string_to_metric_families(exposition))
+
+
+def _by_name(families: Iterable[Metric]) -> Samples:
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(exposition)
+        for family in families
         for sample in family.samples
     }
 
@@ -279,15 +283,10 @@ def _once_counted(url: str, count: int) -> Samples:
 
 def _per_worker(directory: Path) -> list[float]:
     """The 200s to `get` each worker counted, from its own file."""
-    counts = []
-    for path in sorted(directory.glob("counter_*.db")):
-        found = {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in _merge([str(path)])
-            for sample in family.samples
-        }
-        counts.append(requests(found, GET, 200))
-    return counts
+    return [
+        requests(_by_name(_merge([str(path)])), GET, 200)
+        for path in sorted(directory.glob("counter_*.db"))
+    ]
 
 
 def _provision(database_url: str) -> tuple[str, str]:
