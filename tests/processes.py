@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 
 STARTUP_SECONDS = 30
+# Servers in tests get a rate limit no test reaches by accident; a test of the limits sets its own.
+UNLIMITED = "1000000/second"
 
 
 def cli(
@@ -62,8 +64,12 @@ class Server:
 
 @contextmanager
 def serving(database_url: str, *options: str) -> Iterator[Server]:
-    """`ayeto serve` on a free port of 127.0.0.1, until the block ends."""
+    """`ayeto serve` on a free port of 127.0.0.1, until the block ends.
+
+    Unless `options` or the environment name a rate limit, the server's is `UNLIMITED`.
+    """
     port = free_port()
+    limited = "--rate-limit" in options or os.environ.get("AYETO_RATE_LIMIT")
     # A file, not a pipe: a server that logs every request would block on a full pipe.
     with tempfile.TemporaryDirectory() as directory:
         log = Path(directory) / "server.log"
@@ -83,7 +89,9 @@ def serving(database_url: str, *options: str) -> Iterator[Server]:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 text=True,
-                env=os.environ | {"NO_COLOR": "1"},
+                env=os.environ
+                | {"NO_COLOR": "1"}
+                | ({} if limited else {"AYETO_RATE_LIMIT": UNLIMITED}),
             )
         server = Server(f"http://127.0.0.1:{port}", process, log)
         try:

@@ -38,7 +38,12 @@ def test_keys_create_prints_the_key_last_and_stores_only_its_digest(database_url
     key = lines[-1]
     assert KEY.fullmatch(key)
     key_id = lines[0].removeprefix("key id:  ")
-    assert lines[1:4] == [f"user:    {ALICE}", "scopes:  ayeto.conversation", "expires: never"]
+    assert lines[1:5] == [
+        f"user:    {ALICE}",
+        "scopes:  ayeto.conversation",
+        "expires: never",
+        "limit:   the server default",
+    ]
     store = open_store(database_url)
     try:
         stored = store.key_by_digest(digest(key))
