@@ -4,6 +4,7 @@ what a real server does with several workers, without Redis, and when Redis goes
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import uuid
@@ -17,10 +18,10 @@ from starlette.testclient import TestClient
 from ayeto.api import create_app
 from ayeto.auth import create_key
 from ayeto.config import Settings
-from ayeto.ratelimit import parse_limits
+from ayeto.ratelimit import RateLimiter, SharedStorage, parse_limits
 from ayeto.store import Store
 from tests.factories import ALICE, BOB
-from tests.processes import new_key, redis_server, serving
+from tests.processes import free_port, new_key, redis_server, serving
 
 FIND = "/api/v3/conversation/find"
 GET = "/api/v3/conversation/get"
@@ -77,7 +78,10 @@ def test_settings_name_the_variable_of_a_bad_limit_or_redis_url() -> None:
         "redis+unix://), not 'localhost:6379'"
     )
     settings = Settings.from_env(
-        {"AYETO_RATE_LIMIT": " 20/second;600/minute", "AYETO_REDIS_URL": "redis://cache:6379/2"}
+        {
+            "AYETO_RATE_LIMIT": " 20/second;600/minute",
+            "AYETO_REDIS_URL": "async+redis://cache:6379/2",
+        }
     )
     assert (settings.rate_limit, settings.redis_url) == (
         "20/second;600/minute",
@@ -166,6 +170,27 @@ def test_two_servers_on_one_redis_share_a_key_s_budget(store: Store, redis_url: 
             for client in (one, other, one, other)
         ]
     assert statuses == [200, 200, 200, 429]
+
+
+def test_without_redis_the_limits_count_in_the_process_and_say_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()  # nothing listens there
+    nowhere = f"redis://127.0.0.1:{port}/0"
+
+    async def scenario() -> list[bool]:
+        limiter = RateLimiter("2/minute", SharedStorage(nowhere))
+        try:
+            return [(await limiter.hit("k")).allowed for _ in range(3)]
+        finally:
+            limiter.storage.close()
+
+    with caplog.at_level(logging.ERROR, logger="ayeto.ratelimit"):
+        assert asyncio.run(scenario()) == [True, True, False]
+    assert [record.getMessage() for record in caplog.records] == [
+        f"Redis unreachable at {nowhere} ([Errno 111] Connect call failed ('127.0.0.1', "
+        f"{port})): rate limits count per process until it answers"
+    ]
 
 
 # -- real servers ----------------------------------------------------------------------------------

@@ -66,10 +66,14 @@ def rate_limit(raw: str) -> str:
 
 
 def redis_url(raw: str) -> str:
-    """`raw` checked as a Redis URL the rate limits can use; ValueError otherwise."""
-    if not raw.startswith(("redis://", "rediss://", "redis+unix://")) or raw.endswith("://"):
+    """`raw` checked as a Redis URL the rate limits can use; ValueError otherwise.
+
+    The `limits` library's own form (`async+redis://…`) is taken too, as the plain URL.
+    """
+    url = raw.removeprefix("async+")
+    if not url.startswith(("redis://", "rediss://", "redis+unix://")) or url.endswith("://"):
         raise ValueError(raw)
-    return raw
+    return url
 
 
 @dataclass(frozen=True, slots=True)

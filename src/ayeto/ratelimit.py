@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, TypeVar
 
@@ -30,6 +30,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.storage.redis.coredis import CoredisBridge
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
 from ayeto.errors import RateLimited
 
@@ -77,29 +78,28 @@ class Verdict:
         )
 
 
-@dataclass(slots=True)
 class SharedStorage:
     """The `limits` storage every counter uses: Redis when configured, else the process's memory.
 
     Redis failing falls back to memory for `RETRY_SECONDS` at a time (see the module docstring).
     """
 
-    redis_url: str | None = None
-    memory: MemoryStorage = field(default_factory=MemoryStorage)
-    _redis: RedisStorage | None = None
-    _down_until: float = 0.0
-    _down: bool = False
-
-    def __post_init__(self) -> None:
-        if self.redis_url is not None:
+    def __init__(self, redis_url: str | None = None) -> None:
+        self.redis_url = redis_url
+        self.memory = MemoryStorage()
+        self._redis = None
+        if redis_url is not None:
             self._redis = RedisStorage(
                 # The async client of `limits` (coredis) for a URL `ayeto.config.redis_url` checked.
-                "async+" + self.redis_url,
+                "async+" + redis_url,
                 wrap_exceptions=True,
                 key_prefix="ayeto",
                 stream_timeout=REDIS_TIMEOUT_SECONDS,
                 connect_timeout=REDIS_TIMEOUT_SECONDS,
             )
+        # Until when Redis is left alone after a failure, and whether the outage was logged.
+        self._down_until = 0.0
+        self._down = False
 
     def close(self) -> None:
         """Drops the connections to Redis; called when the server stops."""
@@ -113,7 +113,8 @@ class SharedStorage:
             return await operation(self.memory)
         try:
             result = await operation(self._redis)
-        except Exception as exc:  # whatever Redis or its client raise, the request goes on
+        # The client's own errors arrive wrapped; a socket or a timeout may fail before it.
+        except (StorageError, OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + RETRY_SECONDS
             if not self._down:
                 self._down = True
