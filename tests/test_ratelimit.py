@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 
 import httpx
 import pytest
@@ -296,8 +297,7 @@ def test_the_limits_fail_open_while_redis_is_down_and_share_again_when_it_is_bac
     assert shared > 0
 
 
-def wait_for(condition: object, seconds: float = 30) -> None:
-    assert callable(condition)
+def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -305,8 +305,6 @@ def wait_for(condition: object, seconds: float = 30) -> None:
 
 
 def redis_keys(port: int) -> int:
-    import socket
-
     with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
         connection.sendall(b"DBSIZE\r\n")
         answer = connection.recv(64)
