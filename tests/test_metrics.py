@@ -23,7 +23,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from ayeto.api import create_app
@@ -202,19 +201,13 @@ def test_an_unreachable_database_is_counted_as_unavailable(postgres_url: str) ->
 
 
 def test_every_429_is_counted(store: Store) -> None:
-    app = create_app(store)
-
-    # What the rate limiter answers, as the access log sees it.
-    @app.post("/limited")
-    async def limited() -> Response:
-        return Response(status_code=429)
-
-    with TestClient(app) as client:
-        for _ in range(3):
-            assert client.post("/limited").status_code == 429
+    alice = _key(store)
+    with TestClient(create_app(store, Settings(rate_limit="2/minute"))) as client:
+        statuses = [client.post(FIND, headers=alice).status_code for _ in range(5)]
         found = scrape(client)
+    assert statuses == [200, 200, 429, 429, 429]
     assert value(found, "ayeto_rate_limited_total") == 3
-    assert requests(found, "/limited", 429) == 3
+    assert requests(found, FIND, 429) == 3
 
 
 @pytest.mark.parametrize("setting", ["off", "127.0.0.1:9100"])

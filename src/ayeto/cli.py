@@ -34,15 +34,20 @@ from ayeto.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_HOST,
     DEFAULT_PORT,
+    DEFAULT_RATE_LIMIT,
     FORWARDED_FORMS,
     MAX_PORT,
     METRICS_FORMS,
+    RATE_LIMIT_FORMS,
+    REDIS_FORMS,
     InvalidSetting,
     LogFormat,
     LogLevel,
     Settings,
     metrics_address,
     metrics_setting,
+    rate_limit,
+    redis_url,
     trusted_proxies,
 )
 
@@ -246,6 +251,24 @@ def _metrics(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
         _fail(f"{_origin(ctx, param)} takes {METRICS_FORMS}, not {value!r}", 2)
 
 
+def _rate_limit(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return rate_limit(value)
+    except ValueError:
+        _fail(f"{_origin(ctx, param)} takes {RATE_LIMIT_FORMS}, not {value!r}", 2)
+
+
+def _redis_url(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return redis_url(value)
+    except ValueError:
+        _fail(f"{_origin(ctx, param)} takes {REDIS_FORMS}, not {value!r}", 2)
+
+
 @app.command()
 def serve(
     db: Db = DEFAULT_DATABASE_URL,
@@ -294,6 +317,26 @@ def serve(
             help="Serve /metrics on the API's port, not at all, or on its own address.",
         ),
     ] = "on",
+    rate_limit: Annotated[
+        str,
+        typer.Option(
+            envvar="AYETO_RATE_LIMIT",
+            metavar="LIMITS",
+            callback=_rate_limit,
+            help="Requests each API key may make, e.g. 600/minute or 20/second;600/minute "
+            "(a key created with its own limit keeps it).",
+        ),
+    ] = DEFAULT_RATE_LIMIT,
+    redis_url: Annotated[
+        str,
+        typer.Option(
+            envvar="AYETO_REDIS_URL",
+            metavar="URL",
+            callback=_redis_url,
+            help="Redis that holds the rate-limit counts, shared by every worker and host "
+            "(redis://HOST:PORT/DB). Default: each process counts alone.",
+        ),
+    ] = "",
 ) -> None:
     """Run the API server."""
     import uvicorn
@@ -324,6 +367,8 @@ def serve(
         AYETO_LOG_LEVEL=log_level,
         AYETO_LOG_FORMAT=log_format,
         AYETO_METRICS=metrics,
+        AYETO_RATE_LIMIT=rate_limit,
+        AYETO_REDIS_URL=redis_url,
     )
     with _shared_metrics(address):
         uvicorn.run(
@@ -456,6 +501,14 @@ def keys_create(
             "at most 100 years ahead. Default: never.",
         ),
     ] = None,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LIMITS",
+            callback=_rate_limit,
+            help="Its own rate limit, e.g. 20/second;600/minute. Default: the server's.",
+        ),
+    ] = None,
     db: Db = DEFAULT_DATABASE_URL,
 ) -> None:
     """Create a key. The plain key is printed once, as the last line, and never stored."""
@@ -475,13 +528,16 @@ def keys_create(
         )
     store = _open(db)
     try:
-        key, record = create_key(store, user_id, scopes=scopes, name=name, expires_at=expires_at)
+        key, record = create_key(
+            store, user_id, scopes=scopes, name=name, expires_at=expires_at, rate_limit=rate_limit
+        )
     finally:
         store.close()
     print(f"key id:  {record.id}")
     print(f"user:    {record.user_id}")
     print(f"scopes:  {' '.join(record.scopes)}")
     print(f"expires: {_when(record.expires_at) or 'never'}")
+    print(f"limit:   {record.rate_limit or 'the server default'}")
     print(key)
 
 
@@ -526,7 +582,7 @@ def _key_table(records: list[ApiKey], now: int, out: Console) -> Table:
     table = Table(box=box.SIMPLE, pad_edge=False)
     for header in ("id", "user"):
         table.add_column(header, no_wrap=True)
-    for header in ("name", "scopes", "status", "created", "last used", "expires"):
+    for header in ("name", "scopes", "status", "created", "last used", "expires", "rate limit"):
         table.add_column(header, overflow="fold")
     for record in records:
         table.add_row(
@@ -538,6 +594,7 @@ def _key_table(records: list[ApiKey], now: int, out: Console) -> Table:
             _when(record.created_at),
             _when(record.last_used_at),
             _when(record.expires_at),
+            record.rate_limit or "default",
         )
     unbounded = out.options.update_width(1_000_000)  # the table's own minimum, not the console's
     if Measurement.get(out, unbounded, table).minimum <= out.width:
@@ -601,6 +658,7 @@ def _key_json(record: ApiKey, now: int) -> dict[str, object]:
         "last_used_at": record.last_used_at,
         "expires_at": record.expires_at,
         "revoked_at": record.revoked_at,
+        "rate_limit": record.rate_limit,
     }
 
 

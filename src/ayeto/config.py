@@ -19,6 +19,13 @@ MAX_PORT: Final = 65535
 # A `find` body is a handful of filters; anything this large is a mistake or an attack.
 MAX_BODY_BYTES: Final = 1024 * 1024
 
+# Per API key, in the notation of the `limits` library; a key may carry its own.
+DEFAULT_RATE_LIMIT: Final = "600/minute"
+RATE_LIMIT_FORMS: Final = (
+    "limits such as 600/minute, or several separated by ';' as 20/second;600/minute"
+)
+REDIS_FORMS: Final = "a URL such as redis://127.0.0.1:6379/0 (or rediss://, redis+unix://)"
+
 # What `--forwarded-allow-ips` takes; uvicorn would quietly match a malformed entry against nothing.
 FORWARDED_FORMS: Final = (
     "* or comma-separated IP addresses and networks such as 127.0.0.1,10.0.0.0/24"
@@ -72,6 +79,25 @@ def metrics_address(setting: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
+def rate_limit(raw: str) -> str:
+    """`raw` checked as rate limits (ValueError otherwise), without its surrounding spaces."""
+    from ayeto.ratelimit import parse_limits  # loads `limits`: only when there is one to check
+
+    parse_limits(raw)
+    return raw.strip()
+
+
+def redis_url(raw: str) -> str:
+    """`raw` checked as a Redis URL the rate limits can use; ValueError otherwise.
+
+    The `limits` library's own form (`async+redis://…`) is taken too, as the plain URL.
+    """
+    url = raw.removeprefix("async+")
+    if not url.startswith(("redis://", "rediss://", "redis+unix://")) or url.endswith("://"):
+        raise ValueError(raw)
+    return url
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionOptions:
     """How the server holds its database connections (PostgreSQL; SQLite needs none of this)."""
@@ -97,6 +123,9 @@ class Settings:
     max_body_bytes: int = MAX_BODY_BYTES
     # `on`: /metrics on the API's port; `off`; or HOST:PORT, where `ayeto serve` serves them.
     metrics: str = "on"
+    rate_limit: str = DEFAULT_RATE_LIMIT
+    # Shared rate-limit counts for every worker and host; None counts in each process.
+    redis_url: str | None = None
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
 
     @classmethod
@@ -112,7 +141,11 @@ class Settings:
             log_level=cast(LogLevel, read.choice("AYETO_LOG_LEVEL", "info", LOG_LEVELS)),
             log_format=cast(LogFormat, read.choice("AYETO_LOG_FORMAT", "console", LOG_FORMATS)),
             max_body_bytes=read.whole("AYETO_MAX_BODY_BYTES", MAX_BODY_BYTES),
-            metrics=read.metrics("AYETO_METRICS", "on"),
+            rate_limit=read.checked(
+                "AYETO_RATE_LIMIT", DEFAULT_RATE_LIMIT, rate_limit, RATE_LIMIT_FORMS
+            ),
+            redis_url=read.checked("AYETO_REDIS_URL", None, redis_url, REDIS_FORMS),
+            metrics=read.checked("AYETO_METRICS", "on", metrics_setting, METRICS_FORMS),
             connection=ConnectionOptions(
                 pool_size=read.whole("AYETO_DB_POOL_SIZE", defaults.pool_size),
                 max_overflow=read.whole("AYETO_DB_MAX_OVERFLOW", defaults.max_overflow, 0),
@@ -153,13 +186,13 @@ class _Reader:
             "a number of seconds above 0",
         )
 
+    def checked(self, name: str, default: T, check: Callable[[str], T], expected: str) -> T:
+        return self._parse(name, default, check, lambda _: True, expected)
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         return self._parse(
             name, default, str.lower, lambda value: value in choices, f"one of {', '.join(choices)}"
         )
-
-    def metrics(self, name: str, default: str) -> str:
-        return self._parse(name, default, metrics_setting, lambda _: True, METRICS_FORMS)
 
     def _parse(
         self,

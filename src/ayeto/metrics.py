@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import Scope
 
-from ayeto.errors import AyetoError, BadRequest, QueryTimeout, Unavailable
+from ayeto.errors import AyetoError, BadRequest, QueryTimeout, RateLimited, Unavailable
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 MULTIPROCESS_DIRECTORY: Final = "PROMETHEUS_MULTIPROC_DIR"
@@ -47,7 +47,6 @@ _files_collector = cast(Callable[..., Collector], multiprocess.MultiProcessColle
 
 # The endpoint label of a request no route matched: its path could be anything a client sends.
 UNMATCHED: Final = "unmatched"
-TOO_MANY_REQUESTS: Final = 429
 
 # The store functions the endpoints run through `Services.call`, by the operation they serve.
 # `find` reads its answer batch by batch (`next`) and closes the cursor at the end (`close`).
@@ -116,7 +115,9 @@ class Prometheus(Metrics):
             **register,
         )
         self.rate_limited = Counter(
-            "ayeto_rate_limited", "Requests refused with 429 (rate limit exceeded).", **register
+            "ayeto_rate_limited",
+            "Requests refused with 429: a key over its rate limit, or too many invalid keys.",
+            **register,
         )
         self.invalid_keys = Counter(
             "ayeto_invalid_key_failures",
@@ -157,11 +158,12 @@ class Prometheus(Metrics):
         endpoint = route_template(scope)
         self.requests.labels(endpoint, str(status)).inc()
         self.request_seconds.labels(endpoint).observe(seconds)
-        # The one place 429s are counted, until the rate limiter reports them by its error.
-        if status == TOO_MANY_REQUESTS:
-            self.rate_limited.inc()
 
     def error(self, error: AyetoError) -> None:
+        # Every 429 is a RateLimited: a key over its limit, or a client with too many invalid
+        # keys in line.
+        if isinstance(error, RateLimited):
+            self.rate_limited.inc()
         if isinstance(error, QueryTimeout):
             self.query_timeouts.inc()
         if (kind := database_error_kind(error)) is not None:

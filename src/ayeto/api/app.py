@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.responses import RedirectResponse, Response
 
 from ayeto import __version__
-from ayeto.api import errors, openapi, tracing
+from ayeto.api import errors, openapi, security, tracing
 from ayeto.api.routes import JSON, router
 from ayeto.api.services import Services, services
 from ayeto.config import Settings
@@ -35,6 +35,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         metrics.close()
+        app.state.services.limiter.storage.close()
         store.close()
 
     # `/docs` and `/redoc` serve their scripts and styles from the package: no CDN needed.
@@ -46,9 +47,10 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         # `/find/` is not `/find`: an unknown path is a 404, not a redirect.
         redirect_slashes=False,
     )
-    app.state.services = Services(store=store, settings=settings, metrics=metrics)
+    app.state.services = Services.of(store, settings, metrics)
     app.include_router(router)
     errors.install(app)
+    security.install(app)
     tracing.install(app, metrics)
 
     @app.get("/", include_in_schema=False)

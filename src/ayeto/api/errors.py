@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from ayeto.api import tracing
 from ayeto.api.services import services
-from ayeto.errors import AyetoError, Unauthorized, Unavailable
+from ayeto.errors import AyetoError, RateLimited, Unauthorized, Unavailable
 from ayeto.query import short
 
 log = logging.getLogger("ayeto.api")
@@ -50,6 +50,8 @@ async def _ayeto_error(request: Request, exc: Exception) -> Response:
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = "1"
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
     return error_response(exc.status_code, exc.detail, headers)
 
 

@@ -1,4 +1,5 @@
-"""What every request handler shares: the store, the settings, the invalid-key throttle, metrics."""
+"""What every request handler shares: the store, the settings, the rate limits and the
+invalid-key throttle (both counting in one storage), and the metrics."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ayeto.auth import FailureThrottle
 from ayeto.config import Settings
 from ayeto.metrics import Metrics, timed
+from ayeto.ratelimit import RateLimiter, SharedStorage
 from ayeto.store import Store
 
 P = ParamSpec("P")
@@ -22,8 +24,20 @@ R = TypeVar("R")
 class Services:
     store: Store
     settings: Settings
-    throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    limiter: RateLimiter
+    throttle: FailureThrottle
     metrics: Metrics = field(default_factory=Metrics)
+
+    @classmethod
+    def of(cls, store: Store, settings: Settings, metrics: Metrics | None = None) -> Services:
+        storage = SharedStorage(settings.redis_url)
+        return cls(
+            store,
+            settings,
+            RateLimiter(settings.rate_limit, storage),
+            FailureThrottle(storage),
+            metrics or Metrics(),
+        )
 
     @timed
     async def call(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
