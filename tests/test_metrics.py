@@ -210,6 +210,16 @@ def test_every_429_is_counted(store: Store) -> None:
     assert requests(found, FIND, 429) == 3
 
 
+def test_a_failing_redis_is_counted(store: Store) -> None:
+    alice = _key(store)
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with TestClient(create_app(store, Settings(redis_url=nowhere))) as client:
+        # The limits fail open: the request counts in the process.
+        assert client.post(FIND, headers=alice).status_code == 200
+        found = scrape(client)
+    assert value(found, "ayeto_rate_limit_redis_failures_total") == 1
+
+
 @pytest.mark.parametrize("setting", ["off", "127.0.0.1:9100"])
 def test_metrics_off_or_elsewhere_are_not_on_the_api(store: Store, setting: str) -> None:
     with TestClient(create_app(store, Settings(metrics=setting))) as client:
@@ -314,10 +324,11 @@ def test_counts_add_up_over_every_worker(
     assert list(tmp_path.glob("ayeto-metrics-*")) == []
 
 
-def test_metrics_on_their_own_address(sqlite_url: str) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_metrics_on_their_own_address(sqlite_url: str, workers: str) -> None:
     key, entity_id = _provision(sqlite_url)
     port = free_port()
-    with serving(sqlite_url, "--workers", "2", "--metrics", f"127.0.0.1:{port}") as server:
+    with serving(sqlite_url, "--workers", workers, "--metrics", f"127.0.0.1:{port}") as server:
         api = httpx.get(f"{server.base_url}/metrics")
         _served(server.base_url, key, entity_id, 10)
         found = _once_counted(f"http://127.0.0.1:{port}/metrics", 10)

@@ -392,23 +392,21 @@ def serve(
 def _shared_metrics(address: tuple[str, int] | None) -> Iterator[None]:
     """Metrics every worker adds to, in a fresh directory removed at exit; served at `address`.
 
-    prometheus-client reads PROMETHEUS_MULTIPROC_DIR when it is imported: it is set here, before
-    the server (or a worker) imports the application. A directory left by an earlier run would
-    add its counts to this one's.
+    A directory left by an earlier run would add its counts to this one's.
     """
     import shutil
     import tempfile
 
-    directory = tempfile.mkdtemp(prefix="ayeto-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    from ayeto.metrics import multiprocess_registry, share_between_processes
+
+    directory = Path(tempfile.mkdtemp(prefix="ayeto-metrics-"))
+    share_between_processes(directory)
     try:
         if address is not None:
             # A thread of this, the supervising, process: it outlives any worker.
             from prometheus_client import start_http_server
 
-            from ayeto.metrics import multiprocess_registry
-
-            start_http_server(address[1], address[0], multiprocess_registry(Path(directory)))
+            start_http_server(address[1], address[0], multiprocess_registry(directory))
         yield
     finally:
         shutil.rmtree(directory, ignore_errors=True)

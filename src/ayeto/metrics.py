@@ -23,6 +23,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
@@ -43,6 +44,7 @@ ROWS_BUCKETS: Final = (0, 1, 5, 10, 20, 50, 100, 500, 1000, 10_000, 100_000)
 
 # prometheus-client's multiprocess module has no type annotations.
 _mark_process_dead = cast(Callable[[int, str], None], multiprocess.mark_process_dead)
+_value_class: Callable[[], Any] = values.get_value_class
 _files_collector = cast(Callable[..., Collector], multiprocess.MultiProcessCollector)
 
 # The endpoint label of a request no route matched: its path could be anything a client sends.
@@ -81,6 +83,9 @@ class Metrics:
     def found(self, rows: int) -> None:
         """A find answered `rows` conversations."""
 
+    def redis_failed(self) -> None:
+        """Redis failed a rate-limit count; the counts fall back to this process for a while."""
+
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
         return b""
@@ -117,6 +122,12 @@ class Prometheus(Metrics):
         self.rate_limited = Counter(
             "ayeto_rate_limited",
             "Requests refused with 429: a key over its rate limit, or too many invalid keys.",
+            **register,
+        )
+        self.redis_failures = Counter(
+            "ayeto_rate_limit_redis_failures",
+            "Calls to Redis for the rate limits that failed; each one makes this worker count "
+            "in its own memory for a second.",
             **register,
         )
         self.invalid_keys = Counter(
@@ -178,6 +189,9 @@ class Prometheus(Metrics):
     def found(self, rows: int) -> None:
         self.find_rows.observe(rows)
 
+    def redis_failed(self) -> None:
+        self.redis_failures.inc()
+
     def exposition(self) -> bytes:
         directory = multiprocess_directory()
         if directory is None:
@@ -223,6 +237,17 @@ def timed(call: F) -> F:
             self.metrics.store_call(operation, time.perf_counter() - start)
 
     return cast(F, timed_call)
+
+
+def share_between_processes(directory: Path) -> None:
+    """From now on, metrics in this process and those it starts record into files in `directory`.
+
+    Workers inherit the variable. prometheus-client picks in-memory or file values when it is
+    first loaded, which may have happened in this process already (checking a rate limit loads
+    it): it is told to pick again, for an application that runs in this very process.
+    """
+    os.environ[MULTIPROCESS_DIRECTORY] = str(directory)
+    values.ValueClass = _value_class()
 
 
 def multiprocess_directory() -> Path | None:

@@ -30,13 +30,14 @@ class Services:
 
     @classmethod
     def of(cls, store: Store, settings: Settings, metrics: Metrics | None = None) -> Services:
-        storage = SharedStorage(settings.redis_url)
+        metrics = metrics or Metrics()
+        storage = SharedStorage(settings.redis_url, metrics)
         return cls(
             store,
             settings,
             RateLimiter(settings.rate_limit, storage),
             FailureThrottle(storage),
-            metrics or Metrics(),
+            metrics,
         )
 
     @timed
