@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["AYETO_RATE_LIMIT"] = "1000000/second"
     os.environ["AYETO_LOG_LEVEL"] = "warning"
 
+    load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         sqlite_url = f"sqlite:///{Path(directory) / 'ayeto.db'}"
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"## {now} — crashes (bench/crashes.py), commit {run.commit()}",
         "",
-        f"- Machine: {run.machine()}",
+        f"- Machine: {run.machine()}; load average {load_before:.2f} when the run started "
+        "(anything else running skews the figures)",
         f"- `.venv/bin/python bench/crashes.py --kills {args.kills} "
         f"--postgres-kills {args.postgres_kills}`: {args.conversations:,} conversations of one "
         f"user, {args.clients} client threads deleting (1 in 4) and getting; each round kills "

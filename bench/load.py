@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["AYETO_RATE_LIMIT"] = "1000000/second"
     os.environ["AYETO_LOG_LEVEL"] = "warning"
 
+    load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as directory:
         rows.append(("SQLite", measure(f"sqlite:///{Path(directory) / 'ayeto.db'}", args)))
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"## {now} — load (bench/load.py), commit {run.commit()}",
         "",
-        f"- Machine: {run.machine()}",
+        f"- Machine: {run.machine()}; load average {load_before:.2f} when the run started "
+        "(anything else running skews the figures)",
         f"- `.venv/bin/python bench/load.py --clients {args.clients} --seconds {args.seconds:g}`: "
         f"one server process, {args.clients} concurrent clients (httpx async, one connection "
         f"each) over 5 users of {args.per_user:,} conversations; 40 % find, 50 % get, 10 % "
