@@ -10,30 +10,16 @@ acknowledged. Prints a Markdown report and appends it to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import random
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-import psycopg
-from sqlalchemy.engine import make_url
+import proofs  # puts the repository on sys.path, for the suite's harnesses below
 
-import run
-
-# The harness is the suite's own, so the bench proves exactly what the tests prove, more often.
-sys.path.insert(0, str(run.ROOT))
+# isort: split
 from tests.kills import Figures, crash_rounds, seed
 from tests.processes import restartable
-
-POSTGRES_SERVER = os.environ.get(
-    "AYETO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,25 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args(argv)
-    # One key going as fast as it can: no per-key limit may refuse it.
-    os.environ["AYETO_RATE_LIMIT"] = "1000000/second"
-    os.environ["AYETO_LOG_LEVEL"] = "warning"
-
+    proofs.lift_limits()
     load_before = os.getloadavg()[0]
     rows = []
-    with tempfile.TemporaryDirectory() as directory:
-        sqlite_url = f"sqlite:///{Path(directory) / 'ayeto.db'}"
-        rows.append(("SQLite", *measure(sqlite_url, args.kills, args)))
-    if args.postgres_kills:
-        with postgres_database() as postgres_url:
-            rows.append(("PostgreSQL", *measure(postgres_url, args.postgres_kills, args)))
+    for name, url in proofs.databases(postgres=args.postgres_kills > 0):
+        kills = args.kills if name == "SQLite" else args.postgres_kills
+        rows.append((name, *measure(url, kills, args)))
 
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"## {now} — crashes (bench/crashes.py), commit {run.commit()}",
-        "",
-        f"- Machine: {run.machine()}; load average {load_before:.2f} when the run started "
-        "(anything else running skews the figures)",
         f"- `.venv/bin/python bench/crashes.py --kills {args.kills} "
         f"--postgres-kills {args.postgres_kills}`: {args.conversations:,} conversations of one "
         f"user, {args.clients} client threads deleting (1 in 4) and getting; each round kills "
@@ -84,10 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {figures.kills} | {figures.acknowledged_deletes:,} "
             f"| {figures.acknowledged_gets:,} | {figures.lost} | {integrity} | {seconds:.0f} |"
         )
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if not args.no_record:
-        run.record(report)
+    proofs.publish("crashes (bench/crashes.py)", load_before, lines, not args.no_record)
     return 0
 
 
@@ -98,19 +70,6 @@ def measure(database_url: str, kills: int, args: argparse.Namespace) -> tuple[Fi
     with restartable(database_url) as server:
         figures = crash_rounds(server, key, ids, kills, rng, clients=args.clients)
     return figures, time.monotonic() - started
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh database on the PostgreSQL server, dropped afterwards."""
-    admin = make_url(POSTGRES_SERVER).set(drivername="postgresql")
-    name = f"ayeto_crashes_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin.render_as_string(False), autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield admin.set(database=name).render_as_string(hide_password=False)
-        finally:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

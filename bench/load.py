@@ -11,17 +11,13 @@ warm-up. Prints a Markdown report and appends it to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import random
 import sys
-import tempfile
-from pathlib import Path
 
-import crashes
-import run
+import proofs  # puts the repository on sys.path, for the suite's harnesses below
 
-sys.path.insert(0, str(run.ROOT))
+# isort: split
 from tests.load import Figures, run_load, seed
 from tests.processes import serving
 
@@ -38,24 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args(argv)
-    # Every key goes as fast as it can: no per-key limit may refuse it.
-    os.environ["AYETO_RATE_LIMIT"] = "1000000/second"
-    os.environ["AYETO_LOG_LEVEL"] = "warning"
-
+    proofs.lift_limits()
     load_before = os.getloadavg()[0]
-    rows = []
-    with tempfile.TemporaryDirectory() as directory:
-        rows.append(("SQLite", measure(f"sqlite:///{Path(directory) / 'ayeto.db'}", args)))
-    if not args.no_postgres:
-        with crashes.postgres_database() as postgres_url:
-            rows.append(("PostgreSQL", measure(postgres_url, args)))
+    rows = [(name, measure(url, args)) for name, url in proofs.databases(not args.no_postgres)]
 
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"## {now} — load (bench/load.py), commit {run.commit()}",
-        "",
-        f"- Machine: {run.machine()}; load average {load_before:.2f} when the run started "
-        "(anything else running skews the figures)",
         f"- `.venv/bin/python bench/load.py --clients {args.clients} --seconds {args.seconds:g}`: "
         f"one server process, {args.clients} concurrent clients (httpx async, one connection "
         f"each) over 5 users of {args.per_user:,} conversations; 40 % find, 50 % get, 10 % "
@@ -69,17 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     for name, figures in rows:
         statuses = ", ".join(f"{e} {s}: {n:,}" for (e, s), n in sorted(figures.statuses.items()))
         drift = figures.rss_drift()
+        flat = "n/a (run too short)"
+        if drift is not None:
+            flat = f"{drift - 1:+.1%} ({'flat' if abs(drift - 1) <= FLAT else 'NOT flat'})"
         lines.append(
             f"| {name} | {figures.requests:,} | {figures.requests / figures.seconds:,.0f} "
             f"| {statuses} | {figures.server_errors} | {sum(figures.connection_errors.values())} "
             f"| {figures.percentile(50):.1f} | {figures.percentile(99):.1f} "
             f"| {mib(figures.rss[5:15])} | {mib(figures.rss[-10:])} "
-            f"| {drift - 1:+.1%} ({'flat' if abs(drift - 1) <= FLAT else 'NOT flat'}) |"
+            f"| {flat} |"
         )
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if not args.no_record:
-        run.record(report)
+    proofs.publish("load (bench/load.py)", load_before, lines, not args.no_record)
     failed = [
         name
         for name, figures in rows
@@ -90,21 +73,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(database_url: str, args: argparse.Namespace) -> Figures:
     rng = random.Random(args.seed)
-    keys, ids = seed(database_url, args.per_user, rng)
+    users = seed(database_url, args.per_user, rng)
     with serving(database_url) as server:
-        return run_load(
-            server.base_url,
-            server.process.pid,
-            keys,
-            ids,
-            clients=args.clients,
-            seconds=args.seconds,
-            rng=rng,
-        )
+        return run_load(server, users, clients=args.clients, seconds=args.seconds, rng=rng)
 
 
 def mib(samples: list[int]) -> str:
-    return f"{sum(samples) / len(samples) / 2**20:,.0f} MiB"
+    return f"{sum(samples) / len(samples) / 2**20:,.0f} MiB" if samples else "n/a"
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import httpx
 from ayeto.auth import create_key
 from ayeto.store import open_store
 from tests.factories import conversation, message
+from tests.processes import Server
 
 BASE = "/api/v3/conversation"
 USERS = tuple(f"5555555{n}-5555-4555-8555-55555555555{n}" for n in range(5))
@@ -61,17 +62,26 @@ class Figures:
         cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
         return 1000 * cuts[percent - 1]
 
-    def rss_drift(self, warmup: int = 5, window: int = 10) -> float:
-        """Mean RSS of the last `window` samples over that of the first `window` after `warmup`."""
+    def rss_drift(self, warmup: int = 5, window: int = 10) -> float | None:
+        """Mean RSS of the last `window` samples over that of the first `window` after `warmup`;
+        None for a run too short to have both."""
+        if len(self.rss) < warmup + 2 * window:
+            return None
         first = self.rss[warmup : warmup + window]
         last = self.rss[-window:]
         return statistics.fmean(last) / statistics.fmean(first)
 
 
-def seed(database_url: str, per_user: int, rng: random.Random) -> tuple[list[str], list[list[str]]]:
-    """`per_user` conversations for each of USERS; their keys, and the ids of each user's."""
+@dataclass(frozen=True)
+class User:
+    key: str
+    ids: list[str]
+
+
+def seed(database_url: str, per_user: int, rng: random.Random) -> list[User]:
+    """`per_user` conversations for each of USERS, and a key for each."""
     store = open_store(database_url)
-    keys, ids = [], []
+    users = []
     try:
         for user in USERS:
             documents = [
@@ -88,11 +98,11 @@ def seed(database_url: str, per_user: int, rng: random.Random) -> tuple[list[str
                 for n in range(per_user)
             ]
             store.upsert(documents)
-            keys.append(create_key(store, user, scopes=("ayeto.conversation",))[0])
-            ids.append([d["id"] for d in documents])
+            key = create_key(store, user, scopes=("ayeto.conversation",))[0]
+            users.append(User(key, [d["id"] for d in documents]))
     finally:
         store.close()
-    return keys, ids
+    return users
 
 
 def rss_bytes(pid: int) -> int:
@@ -104,14 +114,13 @@ def rss_bytes(pid: int) -> int:
 
 async def _client(
     http: httpx.AsyncClient,
-    key: str,
-    own: list[str],
+    user: User,
     others: list[str],
     deadline: float,
     rng: random.Random,
     figures: Figures,
 ) -> None:
-    headers = {"uni-api-key": key}
+    headers, own = {"uni-api-key": user.key}, user.ids
     while time.monotonic() < deadline:
         roll = rng.random()
         body, params = None, None
@@ -142,48 +151,26 @@ async def _sample(pid: int, deadline: float, figures: Figures) -> None:
 
 
 async def _load(
-    base_url: str,
-    pid: int,
-    keys: list[str],
-    ids: list[list[str]],
-    clients: int,
-    seconds: float,
-    rng: random.Random,
+    server: Server, users: list[User], clients: int, seconds: float, rng: random.Random
 ) -> Figures:
     figures = Figures()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     started = time.monotonic()
     deadline = started + seconds
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=60) as http:
         tasks = []
         for n in range(clients):
-            user = n % len(keys)
-            others = [i for u, user_ids in enumerate(ids) if u != user for i in user_ids]
-            tasks.append(
-                _client(
-                    http,
-                    keys[user],
-                    ids[user],
-                    others,
-                    deadline,
-                    random.Random(rng.random()),
-                    figures,
-                )
-            )
-        await asyncio.gather(_sample(pid, deadline, figures), *tasks)
+            user = users[n % len(users)]
+            others = [i for other in users if other is not user for i in other.ids]
+            client_rng = random.Random(rng.random())
+            tasks.append(_client(http, user, others, deadline, client_rng, figures))
+        await asyncio.gather(_sample(server.process.pid, deadline, figures), *tasks)
     figures.seconds = time.monotonic() - started
     return figures
 
 
 def run_load(
-    base_url: str,
-    pid: int,
-    keys: list[str],
-    ids: list[list[str]],
-    *,
-    clients: int,
-    seconds: float,
-    rng: random.Random,
+    server: Server, users: list[User], *, clients: int, seconds: float, rng: random.Random
 ) -> Figures:
-    """`clients` concurrent clients for `seconds` against `base_url`, served by process `pid`."""
-    return asyncio.run(_load(base_url, pid, keys, ids, clients, seconds, rng))
+    """`clients` concurrent clients of `users` for `seconds` against `server`."""
+    return asyncio.run(_load(server, users, clients, seconds, rng))

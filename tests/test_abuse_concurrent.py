@@ -24,7 +24,7 @@ from ayeto.auth import create_key
 from ayeto.query import MAX_FILTERS, MAX_PATTERNS_TOTAL
 from ayeto.store import open_store
 from tests.factories import ALICE, BOB, conversation, message
-from tests.processes import Server, serving
+from tests.processes import UNLIMITED, Server, serving
 
 BASE = "/api/v3/conversation"
 INVALID = (401, "API key is invalid")
@@ -100,9 +100,8 @@ def seed(database_url: str) -> tuple[str, str, str]:
 
 @pytest.fixture(autouse=True)
 def unlimited(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The per-key limit is not under test here: only the invalid-key throttle may slow anyone.
-    monkeypatch.setenv("AYETO_RATE_LIMIT", "1000000/second")
-    monkeypatch.setenv("AYETO_LOG_LEVEL", "warning")
+    for name, value in UNLIMITED.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture

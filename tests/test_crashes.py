@@ -11,7 +11,7 @@ import random
 import pytest
 
 from tests.kills import crash_rounds, seed
-from tests.processes import restartable
+from tests.processes import UNLIMITED, restartable
 
 KILLS = {"sqlite": 20, "postgresql": 8}
 SEED = 7
@@ -19,9 +19,8 @@ SEED = 7
 
 @pytest.fixture(autouse=True)
 def unlimited(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The clients are one key going as fast as it can: no per-key limit may refuse them.
-    monkeypatch.setenv("AYETO_RATE_LIMIT", "1000000/second")
-    monkeypatch.setenv("AYETO_LOG_LEVEL", "warning")
+    for name, value in UNLIMITED.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.mark.e2e

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from tests.load import run_load, seed
-from tests.processes import serving
+from tests.processes import UNLIMITED, serving
 
 CLIENTS = 20
 SECONDS = 5
@@ -18,25 +18,16 @@ SECONDS = 5
 
 @pytest.fixture(autouse=True)
 def unlimited(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Each key goes as fast as it can: no per-key limit may refuse it.
-    monkeypatch.setenv("AYETO_RATE_LIMIT", "1000000/second")
-    monkeypatch.setenv("AYETO_LOG_LEVEL", "warning")
+    for name, value in UNLIMITED.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.mark.e2e
 def test_mixed_load_answers_only_defined_statuses(database_url: str) -> None:
     rng = random.Random(3)
-    keys, ids = seed(database_url, 300, rng)
+    users = seed(database_url, 300, rng)
     with serving(database_url) as server:
-        figures = run_load(
-            server.base_url,
-            server.process.pid,
-            keys,
-            ids,
-            clients=CLIENTS,
-            seconds=SECONDS,
-            rng=rng,
-        )
+        figures = run_load(server, users, clients=CLIENTS, seconds=SECONDS, rng=rng)
         assert server.process.poll() is None
 
     assert figures.server_errors == 0
