@@ -92,7 +92,8 @@ async def find(request: Request, principal: CurrentPrincipal) -> Response:
 
     All filters must hold. Without `sort_key` the order is `updated.timestamp` descending; ties are
     broken by `id` in the same direction. The answer is the slice `[limit_from, limit_to)` of the
-    sorted matches; a large answer is streamed.
+    sorted matches; a large answer is streamed. Its conversations, and their order, are those that
+    matched when the request began; one deleted while the answer streams is left out.
     """
     shared = services(request)
     query = parse_query(await _json_body(request, shared.settings.max_body_bytes))
@@ -163,6 +164,7 @@ async def _stream(
             yield b"," + orjson.dumps(batch)[1:-1]
         yield b"]"
     finally:
+        # The store holds nothing between batches: closing reads nothing, so it needs no thread.
         close = getattr(batches, "close", None)
         if close is not None:
-            await shared.call(close)
+            close()
