@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -26,28 +25,19 @@ from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 
-import dataset
 import run
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The cost of running store calls in threads.")
+    run.add_options(parser, conversations=10_000)
     parser.add_argument("--before", default="main", help="the commit to compare with")
-    parser.add_argument("--conversations", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=dataset.DEFAULT_SEED)
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per scenario")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of unrecorded load first")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (-t)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (-c)")
     parser.add_argument("--rounds", type=int, default=2, help="before/after alternations")
-    parser.add_argument("--reuse-db", action="store_true", help="skip the import if the DB exists")
-    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()[0]
-    wrk = shutil.which("wrk")
+    wrk = run.find_wrk()
     if wrk is None:
-        print("wrk is not installed; on Debian or Ubuntu: apt-get install -y wrk", file=sys.stderr)
         return 2
     bench = run.prepare(args)
     scenarios = (bench.get, bench.empty)

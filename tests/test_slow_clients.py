@@ -47,12 +47,17 @@ def checked_out(store: Store) -> int:
     return sum(engine.pool.checkedout() for engine in {store.engine, store.writer})  # type: ignore[attr-defined]
 
 
-def test_between_batches_the_store_holds_no_connection(store: Store) -> None:
+def stored_newest_first(store: Store) -> list[str]:
+    """The ids of `LARGE_ANSWER` new conversations of ALICE's, in `find`'s default order."""
     documents = [
         conversation(ALICE, updated={"user_id": ALICE, "timestamp": n}) for n in range(LARGE_ANSWER)
     ]
     store.upsert(documents)
-    newest_first = [document["id"] for document in reversed(documents)]
+    return [document["id"] for document in reversed(documents)]
+
+
+def test_between_batches_the_store_holds_no_connection(store: Store) -> None:
+    newest_first = stored_newest_first(store)
 
     batches = store.find(ALICE, parse_query({}))
     first = next(batches)
@@ -68,11 +73,7 @@ def test_between_batches_the_store_holds_no_connection(store: Store) -> None:
 
 
 def test_a_batch_whose_conversations_are_all_deleted_is_skipped(store: Store) -> None:
-    documents = [
-        conversation(ALICE, updated={"user_id": ALICE, "timestamp": n}) for n in range(LARGE_ANSWER)
-    ]
-    store.upsert(documents)
-    newest_first = [document["id"] for document in reversed(documents)]
+    newest_first = stored_newest_first(store)
 
     batches = store.find(ALICE, parse_query({}))
     sizes = [len(next(batches))]
