@@ -84,6 +84,29 @@ def test_a_batch_whose_conversations_are_all_deleted_is_skipped(store: Store) ->
     assert sizes == [200, 50]
 
 
+def test_writes_from_many_threads_all_land(store: Store) -> None:
+    # The server calls the store from worker threads: on SQLite they all queue for one writer.
+    documents = [conversation(ALICE) for _ in range(16)]
+    store.upsert(documents)
+
+    def touch_and_delete(index: int) -> str:
+        for now in range(1, 11):
+            store.get(ALICE, documents[index]["id"], index * 100 + now)
+        if index % 2:
+            store.delete(ALICE, documents[index]["id"])
+        return str(documents[index]["id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        done = list(pool.map(touch_and_delete, range(16)))
+
+    left = [document for batch in store.find(ALICE, parse_query({})) for document in batch]
+    assert done == [document["id"] for document in documents]
+    assert sorted((d["id"], d["accessed"]["timestamp"]) for d in left) == sorted(
+        (documents[index]["id"], index * 100 + 10) for index in range(0, 16, 2)
+    )
+    assert checked_out(store) == 0
+
+
 # -- real servers ---------------------------------------------------------------------------------
 
 
