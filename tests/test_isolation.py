@@ -26,9 +26,11 @@ from starlette.testclient import TestClient
 
 from ayeto.api import create_app
 from ayeto.auth import create_key
+from ayeto.config import Settings
 from ayeto.query import SORTABLE, parse_query
 from ayeto.store import Store
 from tests.factories import ALICE, BOB, conversation, img_gen, message
+from tests.processes import UNLIMITED
 from tests.reference import reference_find
 
 BASE = "/api/v3/conversation"
@@ -286,7 +288,7 @@ UNKNOWN = "deadbeef-dead-4bee-8fee-deadbeefcafe"
 @pytest.fixture
 def attacker(store: Store) -> Iterator[Attacker]:
     key = create_key(store, BOB, scopes=("ayeto.conversation",))[0]
-    with TestClient(create_app(store)) as client:
+    with TestClient(create_app(store, Settings(rate_limit=UNLIMITED))) as client:
         yield Attacker(store, client, key, SEED)
 
 
