@@ -20,6 +20,9 @@ import pytest
 STARTUP_SECONDS = 30
 # Servers in tests get a rate limit no test reaches by accident; a test of the limits sets its own.
 UNLIMITED = "1000000/second"
+# The environment of a server that proves something under load: its clients are a few keys going
+# as fast as they can, which no per-key rate limit may refuse, and only warnings are logged.
+LOAD_ENV = {"AYETO_RATE_LIMIT": UNLIMITED, "AYETO_LOG_LEVEL": "warning"}
 
 
 def cli(
@@ -187,6 +190,60 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.skip(message)
     with tempfile.TemporaryDirectory() as directory:
         server = RedisServer(free_port(), Path(directory))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+class Restartable:
+    """`ayeto serve` on one port and database that a test may SIGKILL and start again.
+
+    The log accumulates across runs, so that what any run wrote stays readable.
+    """
+
+    def __init__(self, database_url: str, log: Path, *options: str) -> None:
+        self.database_url = database_url
+        self.options = options
+        self.log = log
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "ayeto", "serve", "--db", self.database_url]
+        with self.log.open("a") as sink:
+            self.process = subprocess.Popen(
+                [*command, "--port", str(self.port), *self.options],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=os.environ | {"NO_COLOR": "1"},
+            )
+        _wait_until_live(Server(self.base_url, self.process, self.log))
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush, no goodbye to the database."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def restartable(database_url: str, *options: str) -> Iterator[Restartable]:
+    """A started `Restartable` server, stopped when the block ends."""
+    with tempfile.TemporaryDirectory() as directory:
+        server = Restartable(database_url, Path(directory) / "server.log", *options)
         server.start()
         try:
             yield server

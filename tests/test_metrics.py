@@ -137,8 +137,10 @@ def test_the_exposition_counts_exactly_what_was_served(store: Store, client: Tes
     assert value(found, "ayeto_find_rows_sum") == 12
     assert value(found, "ayeto_find_rows_bucket", le="1.0") == 0
     assert value(found, "ayeto_find_rows_bucket", le="5.0") == 4
-    # One store call per get and delete; one authentication per API request, with a key or not.
+    # One store call per find (its whole answer is one batch), get and delete; one authentication
+    # per API request, with a key or not.
     store_calls = "ayeto_store_call_duration_seconds_count"
+    assert value(found, store_calls, operation="find") == 4
     assert value(found, store_calls, operation="get") == 4
     assert value(found, store_calls, operation="delete") == 1
     assert value(found, store_calls, operation="auth") == 12

@@ -100,7 +100,8 @@ def redis_url(raw: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionOptions:
-    """How the server holds its database connections (PostgreSQL; SQLite needs none of this)."""
+    """How the server holds its database connections (SQLite: its read connections; the pool
+    sizes and timeout only, the rest is PostgreSQL's)."""
 
     pool_size: int = 10
     max_overflow: int = 10

@@ -51,11 +51,11 @@ _files_collector = cast(Callable[..., Collector], multiprocess.MultiProcessColle
 UNMATCHED: Final = "unmatched"
 
 # The store functions the endpoints run through `Services.call`, by the operation they serve.
-# `find` reads its answer batch by batch (`next`) and closes the cursor at the end (`close`).
+# `find` reads its first two batches in one call (`routes._first_two`), then one by one (`next`).
 _OPERATIONS: Final = {
     "authenticate": "auth",
+    "_first_two": "find",
     "next": "find",
-    "close": "find",
     "get": "get",
     "delete": "delete",
     "is_ready": "ready",
