@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             port = run.free_port()
             command = [str(BIN / "ayeto"), "serve", "--host", HOST, "--port", str(port)]
             command += ["--db", url, "--metrics", mode, "--log-level", "warning"]
-            servers.enter_context(run.serving(f"metrics-{mode}", command, port))
+            # Every request must be a 200: no rate limit.
+            env = {"AYETO_RATE_LIMIT": run.UNLIMITED}
+            servers.enter_context(run.serving(f"metrics-{mode}", command, port, env))
             bases[mode] = run.base_url(port)
         figures: dict[tuple[str, str], list[Load]] = {}
         for scenario in scenarios:
