@@ -52,7 +52,7 @@ def trusted_proxies(raw: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionOptions:
-    """How the server holds its database connections (PostgreSQL; SQLite needs none of this)."""
+    """How the server holds its database connections (SQLite uses only the statement timeout)."""
 
     pool_size: int = 10
     max_overflow: int = 10
@@ -60,7 +60,8 @@ class ConnectionOptions:
     pool_timeout: float = 10.0
     # Seconds to establish a connection before giving up (503).
     connect_timeout: int = 5
-    # Milliseconds any one statement may run; a longer one is cancelled (400).
+    # Milliseconds any one statement may run; a longer one is cancelled (400). On SQLite only
+    # reads are timed (see `store.budget`).
     statement_timeout_ms: int = 5000
 
 

@@ -14,9 +14,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.elements import ColumnElement
 
 from ayeto.config import ConnectionOptions
-from ayeto.errors import BadRequest, QueryTimeout, Unavailable
+from ayeto.errors import QUERY_TIMEOUT, BadRequest, QueryTimeout, Unavailable
 from ayeto.patterns import search
 from ayeto.pg_regex import to_postgres
+from ayeto.store import budget
 
 UNAVAILABLE = "the database is unavailable; try again shortly"
 BUSY = "the database is busy; try again shortly"
@@ -79,6 +80,8 @@ class SQLite(Dialect):
 
     def translate(self, error: Exception) -> Exception:
         cause = str(error.orig) if isinstance(error, DBAPIError) else ""
+        if cause == "interrupted":  # by the time budget, nothing else (see `budget`)
+            return QueryTimeout(QUERY_TIMEOUT)
         if cause.startswith(self.too_complex):
             return BadRequest(f"{TOO_COMPLEX}: {cause}")
         return super().translate(error)
@@ -86,13 +89,14 @@ class SQLite(Dialect):
     def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
         return func.ayeto_regexp(pattern, column).is_(True)
 
-    def engine(self, url: URL) -> Engine:
+    def engine(self, url: URL, options: ConnectionOptions) -> Engine:
         engine = create_engine(
             url.set(drivername="sqlite+pysqlite"),
             query_cache_size=STATEMENT_CACHE,
             # Connections move between the event loop and worker threads (CLI, streaming).
             connect_args={"check_same_thread": False},
         )
+        budget.install(engine, options.statement_timeout_ms)
 
         @event.listens_for(engine, "connect")
         def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -146,9 +150,7 @@ class PostgreSQL(Dialect):
 
         cause = error.orig if isinstance(error, DBAPIError) else None
         if isinstance(cause, QueryCanceled):
-            return QueryTimeout(
-                "the query ran past the statement timeout; simplify its filters or regex"
-            )
+            return QueryTimeout(QUERY_TIMEOUT)
         if isinstance(cause, InvalidRegularExpression):
             # A valid translation PostgreSQL still cannot run, e.g. "too complex".
             return BadRequest(
@@ -195,7 +197,7 @@ def create(url: str, options: ConnectionOptions | None = None) -> tuple[Engine, 
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         sqlite = SQLite()
-        return sqlite.engine(parsed), sqlite
+        return sqlite.engine(parsed, options or ConnectionOptions()), sqlite
     if backend in ("postgresql", "postgres"):
         postgres = PostgreSQL()
         return postgres.engine(parsed, options or ConnectionOptions()), postgres
