@@ -13,6 +13,7 @@ SQLAlchemy, Alembic and the server are imported inside the commands that use the
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 import secrets
@@ -36,6 +37,8 @@ from ayeto.config import (
     DEFAULT_PORT,
     FORWARDED_FORMS,
     MAX_PORT,
+    MIN_HEADER_BYTES,
+    HttpLimits,
     InvalidSetting,
     LogFormat,
     LogLevel,
@@ -63,6 +66,7 @@ app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
 
 URL_FORMS: Final = "sqlite:///PATH or postgresql://USER@HOST/NAME"
+_LIMITS: Final = HttpLimits()
 _BACKENDS: Final = ("sqlite", "postgresql", "postgres")
 
 
@@ -236,6 +240,12 @@ def _trusted_proxies(ctx: typer.Context, param: typer.CallbackParam, value: str)
         _fail(f"{_origin(ctx, param)} takes {FORWARDED_FORMS}, not {value!r}", 2)
 
 
+def _seconds(ctx: typer.Context, param: typer.CallbackParam, value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        _fail(f"{_origin(ctx, param)} takes a number of seconds above 0, not {value:g}", 2)
+    return value
+
+
 @app.command()
 def serve(
     db: Db = DEFAULT_DATABASE_URL,
@@ -275,6 +285,51 @@ def serve(
             help="Proxies whose X-Forwarded-For names the client (addresses, networks or *).",
         ),
     ] = "",
+    timeout_keep_alive: Annotated[
+        float,
+        typer.Option(
+            envvar="AYETO_TIMEOUT_KEEP_ALIVE",
+            callback=_seconds,
+            metavar="SECONDS",
+            help="Close an idle keep-alive connection after this long.",
+        ),
+    ] = _LIMITS.timeout_keep_alive,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="AYETO_HEADER_TIMEOUT",
+            callback=_seconds,
+            metavar="SECONDS",
+            help="Close a connection whose request line and headers take longer to arrive.",
+        ),
+    ] = _LIMITS.header_timeout,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="AYETO_BODY_TIMEOUT",
+            callback=_seconds,
+            metavar="SECONDS",
+            help="Close a connection whose request body pauses longer than this.",
+        ),
+    ] = _LIMITS.body_timeout,
+    max_header_bytes: Annotated[
+        int,
+        typer.Option(
+            envvar="AYETO_MAX_HEADER_BYTES",
+            min=MIN_HEADER_BYTES,
+            metavar="BYTES",
+            help="Answer 431 to a request whose request line and headers are larger.",
+        ),
+    ] = _LIMITS.max_header_bytes,
+    limit_concurrency: Annotated[
+        int,
+        typer.Option(
+            envvar="AYETO_LIMIT_CONCURRENCY",
+            min=1,
+            metavar="N",
+            help="Answer 503 while a worker holds this many connections or requests.",
+        ),
+    ] = _LIMITS.limit_concurrency,
 ) -> None:
     """Run the API server."""
     import uvicorn
@@ -294,7 +349,17 @@ def serve(
     finally:
         store.close()
     # Every worker process builds its app from the environment (see `app_from_env`).
-    os.environ.update(AYETO_DATABASE_URL=db, AYETO_LOG_LEVEL=log_level, AYETO_LOG_FORMAT=log_format)
+    # The protocol (`ayeto.api.protocol`) reads its limits there too.
+    os.environ.update(
+        AYETO_DATABASE_URL=db,
+        AYETO_LOG_LEVEL=log_level,
+        AYETO_LOG_FORMAT=log_format,
+        AYETO_TIMEOUT_KEEP_ALIVE=str(timeout_keep_alive),
+        AYETO_HEADER_TIMEOUT=str(header_timeout),
+        AYETO_BODY_TIMEOUT=str(body_timeout),
+        AYETO_MAX_HEADER_BYTES=str(max_header_bytes),
+        AYETO_LIMIT_CONCURRENCY=str(limit_concurrency),
+    )
     uvicorn.run(
         "ayeto.api.app:app_from_env",
         factory=True,
@@ -302,7 +367,9 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # httptools, bounded: see `ayeto.api.protocol`.
+        http="ayeto.api.protocol:Protocol",
+        timeout_keep_alive=timeout_keep_alive,  # type: ignore[arg-type]
         access_log=False,
         log_config=logs.config(log_level, log_format),
         server_header=False,
