@@ -16,7 +16,8 @@ import pytest
 
 from ayeto.api.protocol import HEAD_TOO_LARGE, TOO_BUSY
 from tests.factories import ALICE
-from tests.processes import Server, new_key, serving
+from tests.processes import Server, new_key, serving, stop
+from tests.test_abuse import access_lines
 
 pytestmark = pytest.mark.e2e
 
@@ -95,8 +96,9 @@ def test_a_head_that_arrives_in_time_is_answered(sqlite_url: str) -> None:
             assert (status, orjson.loads(body)) == (200, {"status": "ok"})
 
 
-def test_a_stalled_body_is_closed(sqlite_url: str) -> None:
+def test_a_stalled_body_is_closed(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     key = new_key(sqlite_url, ALICE)
+    monkeypatch.setenv("AYETO_LOG_FORMAT", "json")
     with _server(sqlite_url) as server, _connect(server) as connection:
         head = (
             f"POST {FIND} HTTP/1.1\r\nHost: ayeto\r\nuni-api-key: {key}\r\n"
@@ -104,8 +106,14 @@ def test_a_stalled_body_is_closed(sqlite_url: str) -> None:
         )
         connection.sendall(head.encode() + b'{"filters": [')
         assert _closed_by_server(connection)
-        assert "Traceback" not in server.output()
         assert httpx.post(f"{server.base_url}{FIND}", headers={"uni-api-key": key}).json() == []
+        output = stop(server)
+    assert "Traceback" not in output
+    # Logged as a client that left (499), then the next request as usual.
+    assert [(line["path"], line["status"]) for line in access_lines(output)] == [
+        (FIND, 499),
+        (FIND, 200),
+    ]
 
 
 def test_an_oversized_head_is_a_431_before_it_is_read_through(sqlite_url: str) -> None:

@@ -72,8 +72,10 @@ class Protocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits()
-        # Bytes received while a head was awaited, up to the end of the last chunk read.
+        # Bytes received while a head was awaited, up to the end of the last chunk read, and the
+        # size of the chunk being read: together, a bound on the size of a head that ends in it.
         self._head_bytes = 0
+        self._chunk_bytes = 0
         self._awaiting: _Awaiting = None
         # When the client last made progress on what is awaited. One timer per connection looks
         # at it when it could have expired, so a request costs two clock reads, not two timers.
@@ -98,9 +100,11 @@ class Protocol(HttpToolsProtocol):
         if self._refused:
             return
         self._unset_keepalive_if_required()
+        self._chunk_bytes = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
+            self._awaiting = None  # the connection is no longer HTTP's to time
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:
@@ -129,11 +133,17 @@ class Protocol(HttpToolsProtocol):
             self._await("head")
 
     def on_headers_complete(self) -> None:
-        head = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if head > self.limits.max_header_bytes:
+        limits = self.limits
+        # Measured only when the bytes read could hold a head that large: a head that arrives
+        # in one piece, as most do, costs nothing to check.
+        if self._head_bytes + self._chunk_bytes > limits.max_header_bytes and (
+            len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            > limits.max_header_bytes
+        ):
             raise self._head_too_large()
-        if len(self.connections) >= self.limits.limit_concurrency or (
-            len(self.tasks) >= self.limits.limit_concurrency
+        if (
+            len(self.connections) >= limits.limit_concurrency
+            or len(self.tasks) >= limits.limit_concurrency
         ):
             raise _Refused(503, TOO_BUSY)
         self._await("body")
