@@ -6,11 +6,11 @@ while a statement runs; ours tells SQLite to stop once the statement has spent i
 SQLite raises `OperationalError("interrupted")`, which the dialect answers as PostgreSQL's
 cancelled statement (`errors.QUERY_TIMEOUT`).
 
-The budget runs only while SQLite works: from each entry into it (`execute`, and each `fetch*`
-of a streamed answer, as PostgreSQL times each `FETCH` of a server-side cursor) to its return.
-Time a streamed answer spends waiting on its client is not counted. Only statements of read
-transactions are budgeted: a write (an access stamp, a delete, an import, a migration) is never
-cut short. The state is per connection, so reads on many threads each keep their own.
+The budget starts with each statement, and again with each batch of a streamed answer (as
+PostgreSQL times each `FETCH` of a server-side cursor): a streamed answer that waits on its
+client between batches is not cut short for it. Only statements of read transactions are
+budgeted: a write (an access stamp, a delete, an import, a migration) is never cut short. The
+state is per connection, so reads on many threads each keep their own.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import Connection
 
 # Virtual-machine instructions between two looks at the clock: a look costs a Python call and a
 # `time.monotonic()`, some 100 ns, a small share of the microseconds these instructions take.
@@ -34,14 +35,8 @@ class _Clock:
     __slots__ = ("deadline", "seconds")
 
     def __init__(self) -> None:
-        # No budget until a read statement sets one (connection set-up, writes).
+        # No budget until a read transaction sets one (connection set-up, writes).
         self.seconds = math.inf
-        self.deadline = math.inf
-
-    def start(self) -> None:
-        self.deadline = time.monotonic() + self.seconds
-
-    def stop(self) -> None:
         self.deadline = math.inf
 
     def spent(self) -> bool:
@@ -50,47 +45,30 @@ class _Clock:
 
 
 class _Cursor(sqlite3.Cursor):
-    """A cursor whose every call into SQLite runs on its connection's clock."""
+    """A cursor whose statements, and each batch of a streamed answer, start the clock.
+
+    The rows of an answer read at once (`fetchone`, `fetchall`) run on their statement's clock,
+    as PostgreSQL times a whole statement; wrapping them would cost a Python call per row.
+    """
+
+    def __init__(self, connection: _Connection) -> None:
+        super().__init__(connection)
+        self._clock = connection.clock
 
     def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
-        clock = _clock(self)
-        clock.start()
-        try:
-            return super().execute(sql, parameters)
-        finally:
-            clock.stop()
+        clock = self._clock
+        clock.deadline = time.monotonic() + clock.seconds
+        return super().execute(sql, parameters)
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> _Cursor:
-        clock = _clock(self)
-        clock.start()
-        try:
-            return super().executemany(sql, seq_of_parameters)
-        finally:
-            clock.stop()
-
-    def fetchone(self) -> Any:
-        clock = _clock(self)
-        clock.start()
-        try:
-            return super().fetchone()
-        finally:
-            clock.stop()
+        clock = self._clock
+        clock.deadline = time.monotonic() + clock.seconds
+        return super().executemany(sql, seq_of_parameters)
 
     def fetchmany(self, size: int | None = 1) -> list[Any]:
-        clock = _clock(self)
-        clock.start()
-        try:
-            return super().fetchmany(size)
-        finally:
-            clock.stop()
-
-    def fetchall(self) -> list[Any]:
-        clock = _clock(self)
-        clock.start()
-        try:
-            return super().fetchall()
-        finally:
-            clock.stop()
+        clock = self._clock
+        clock.deadline = time.monotonic() + clock.seconds
+        return super().fetchmany(size)
 
 
 class _Connection(sqlite3.Connection):
@@ -105,12 +83,6 @@ class _Connection(sqlite3.Connection):
         return super().cursor(factory)
 
 
-def _clock(cursor: sqlite3.Cursor) -> _Clock:
-    connection = cursor.connection
-    assert isinstance(connection, _Connection)
-    return connection.clock
-
-
 def install(engine: Engine, milliseconds: int) -> None:
     """Give each read statement of `engine` (an SQLite engine) `milliseconds` to run."""
     seconds = milliseconds / 1000
@@ -119,18 +91,12 @@ def install(engine: Engine, milliseconds: int) -> None:
     def _connect(_dialect: Any, _record: Any, _args: Sequence[Any], kwargs: dict[str, Any]) -> None:
         kwargs["factory"] = _Connection
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _budget(
-        connection: Any,
-        cursor: sqlite3.Cursor,
-        _statement: str,
-        _parameters: Any,
-        _context: Any,
-        _many: bool,
-    ) -> None:
-        # A read transaction's statements have the budget; a write's have none (`_Clock`).
-        write = connection.get_execution_options().get("write", False)
-        _clock(cursor).seconds = math.inf if write else seconds
+    @event.listens_for(engine, "begin")
+    def _budget(connection: Connection) -> None:
+        # Once per transaction: a read's statements have the budget, a write's none (`_Clock`).
+        # This runs before the dialect's own listener issues BEGIN (registered after this one).
+        clock = connection.connection.dbapi_connection.clock  # type: ignore[union-attr]
+        clock.seconds = math.inf if connection.get_execution_options().get("write") else seconds
 
 
 __all__ = ["INSTRUCTIONS", "install"]
