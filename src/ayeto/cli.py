@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Final, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Final, NoReturn
 
 import typer
 from rich.console import Console
@@ -246,6 +246,10 @@ def _seconds(ctx: typer.Context, param: typer.CallbackParam, value: float) -> fl
     return value
 
 
+def _seconds_option(envvar: str, help: str) -> Any:
+    return typer.Option(envvar=envvar, callback=_seconds, metavar="SECONDS", help=help)
+
+
 @app.command()
 def serve(
     db: Db = DEFAULT_DATABASE_URL,
@@ -287,29 +291,23 @@ def serve(
     ] = "",
     timeout_keep_alive: Annotated[
         float,
-        typer.Option(
-            envvar="AYETO_TIMEOUT_KEEP_ALIVE",
-            callback=_seconds,
-            metavar="SECONDS",
-            help="Close an idle keep-alive connection after this long.",
+        _seconds_option(
+            "AYETO_TIMEOUT_KEEP_ALIVE",
+            "Close an idle keep-alive connection after this long.",
         ),
     ] = _LIMITS.timeout_keep_alive,
     header_timeout: Annotated[
         float,
-        typer.Option(
-            envvar="AYETO_HEADER_TIMEOUT",
-            callback=_seconds,
-            metavar="SECONDS",
-            help="Close a connection whose request line and headers take longer to arrive.",
+        _seconds_option(
+            "AYETO_HEADER_TIMEOUT",
+            "Close a connection whose request line and headers take longer to arrive.",
         ),
     ] = _LIMITS.header_timeout,
     body_timeout: Annotated[
         float,
-        typer.Option(
-            envvar="AYETO_BODY_TIMEOUT",
-            callback=_seconds,
-            metavar="SECONDS",
-            help="Close a connection whose request body pauses longer than this.",
+        _seconds_option(
+            "AYETO_BODY_TIMEOUT",
+            "Close a connection whose request body pauses longer than this.",
         ),
     ] = _LIMITS.body_timeout,
     max_header_bytes: Annotated[
