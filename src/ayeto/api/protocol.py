@@ -183,9 +183,13 @@ class Protocol(HttpToolsProtocol):
 
     def _await(self, what: Literal["head", "body"]) -> None:
         self._awaiting = what
-        self._since = self.loop.time()
-        if self._timer is None:
-            self._timer = self.loop.call_later(self._timeout(what), self._check)
+        self._since = now = self.loop.time()
+        due = now + self._timeout(what)
+        # The timer may stay if it looks in time; one set for a longer timeout would look late.
+        if self._timer is None or self._timer.when() > due:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self.loop.call_at(due, self._check)
 
     def _timeout(self, what: Literal["head", "body"]) -> float:
         return self.limits.header_timeout if what == "head" else self.limits.body_timeout
