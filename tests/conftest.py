@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from ayeto.store import Store, open_store
 
+REDIS_SERVER = os.environ.get("AYETO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_SERVER = os.environ.get(
     "AYETO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -31,10 +33,7 @@ def postgres_url() -> Iterator[str]:
     try:
         connection = psycopg.connect(admin, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        message = f"PostgreSQL is not reachable at {POSTGRES_SERVER}: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unreachable(f"PostgreSQL at {POSTGRES_SERVER}", str(exc))
     name = f"ayeto_test_{uuid.uuid4().hex[:12]}"
     with connection:
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -45,6 +44,28 @@ def postgres_url() -> Iterator[str]:
             yield rendered
         finally:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def unreachable(what: str, message: str) -> None:
+    """Under CI a service that cannot be reached fails the run; elsewhere its tests are skipped."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is not reachable: {message}")
+    pytest.skip(f"{what} is not reachable: {message}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis the rate-limit tests share counts through (keys are unique to each test)."""
+    address = make_url(REDIS_SERVER)
+    try:
+        with socket.create_connection((address.host or "127.0.0.1", address.port or 6379), 2) as c:
+            c.sendall(b"PING\r\n")
+            answer = c.recv(64)
+    except OSError as exc:
+        unreachable(f"Redis at {REDIS_SERVER}", str(exc))
+    if not answer.startswith(b"+PONG"):
+        unreachable(f"Redis at {REDIS_SERVER}", repr(answer))
+    return REDIS_SERVER
 
 
 def empty_postgres(url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,8 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 STARTUP_SECONDS = 30
+# Servers in tests get a rate limit no test reaches by accident; a test of the limits sets its own.
+UNLIMITED = "1000000/second"
+# The environment of a server that proves something under load: its clients are a few keys going
+# as fast as they can, which no per-key rate limit may refuse, and only warnings are logged.
+LOAD_ENV = {"AYETO_RATE_LIMIT": UNLIMITED, "AYETO_LOG_LEVEL": "warning"}
 
 
 def cli(
@@ -62,8 +69,12 @@ class Server:
 
 @contextmanager
 def serving(database_url: str, *options: str) -> Iterator[Server]:
-    """`ayeto serve` on a free port of 127.0.0.1, until the block ends."""
+    """`ayeto serve` on a free port of 127.0.0.1, until the block ends.
+
+    Unless `options` or the environment name a rate limit, the server's is `UNLIMITED`.
+    """
     port = free_port()
+    limited = "--rate-limit" in options or os.environ.get("AYETO_RATE_LIMIT")
     # A file, not a pipe: a server that logs every request would block on a full pipe.
     with tempfile.TemporaryDirectory() as directory:
         log = Path(directory) / "server.log"
@@ -83,7 +94,9 @@ def serving(database_url: str, *options: str) -> Iterator[Server]:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 text=True,
-                env=os.environ | {"NO_COLOR": "1"},
+                env=os.environ
+                | {"NO_COLOR": "1"}
+                | ({} if limited else {"AYETO_RATE_LIMIT": UNLIMITED}),
             )
         server = Server(f"http://127.0.0.1:{port}", process, log)
         try:
@@ -121,3 +134,118 @@ def _wait_until_live(server: Server) -> None:
     raise AssertionError(
         f"ayeto serve did not answer on {server.base_url} within {STARTUP_SECONDS}s"
     )
+
+
+@dataclass
+class RedisServer:
+    """A `redis-server` of the test's own on a free port, that the test may stop and start again."""
+
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"redis-server did not answer on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+            self.process = None
+
+
+@contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh, empty Redis for one test, stopped when the block ends (never the machine's own)."""
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with tempfile.TemporaryDirectory() as directory:
+        server = RedisServer(free_port(), Path(directory))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+class Restartable:
+    """`ayeto serve` on one port and database that a test may SIGKILL and start again.
+
+    The log accumulates across runs, so that what any run wrote stays readable.
+    """
+
+    def __init__(self, database_url: str, log: Path, *options: str) -> None:
+        self.database_url = database_url
+        self.options = options
+        self.log = log
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "ayeto", "serve", "--db", self.database_url]
+        with self.log.open("a") as sink:
+            self.process = subprocess.Popen(
+                [*command, "--port", str(self.port), *self.options],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=os.environ | {"NO_COLOR": "1"},
+            )
+        _wait_until_live(Server(self.base_url, self.process, self.log))
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush, no goodbye to the database."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def restartable(database_url: str, *options: str) -> Iterator[Restartable]:
+    """A started `Restartable` server, stopped when the block ends."""
+    with tempfile.TemporaryDirectory() as directory:
+        server = Restartable(database_url, Path(directory) / "server.log", *options)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()

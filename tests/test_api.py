@@ -25,6 +25,7 @@ from ayeto.store import Document, SqlStore, Store
 from ayeto.store.schema import messages
 from ayeto.store.sql import BATCH
 from tests.factories import ALICE, BOB, conversation, img_gen, message
+from tests.processes import UNLIMITED
 
 BASE = "/api/v3/conversation"
 FIND, GET, DELETE = f"{BASE}/find", f"{BASE}/get", f"{BASE}/delete"
@@ -82,7 +83,7 @@ def sql_store(store: Store) -> SqlStore:
 
 @pytest.fixture
 def client(store: Store) -> Iterator[TestClient]:
-    with TestClient(create_app(store)) as client:
+    with TestClient(create_app(store, Settings(rate_limit=UNLIMITED))) as client:
         yield client
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from ayeto.api import create_app, security
+from ayeto.api import create_app
 from ayeto.auth import (
     INVALID,
     NOT_PROVIDED,
@@ -25,7 +26,8 @@ from ayeto.auth import (
     digest,
 )
 from ayeto.clock import now_ms
-from ayeto.errors import Unauthorized
+from ayeto.errors import RateLimited, Unauthorized
+from ayeto.ratelimit import SharedStorage
 from ayeto.store import ApiKey, SqlStore, Store
 from ayeto.store.schema import api_keys
 from tests.factories import ALICE, BOB
@@ -84,6 +86,7 @@ def test_only_the_sha256_digest_is_stored(store: Store) -> None:
         "last_used_at": None,
         "expires_at": NOW,
         "revoked_at": None,
+        "rate_limit": None,
     }
     secret = key.removeprefix("ayeto-")
     assert not [column for column, value in row.items() if secret in str(value)]
@@ -191,63 +194,107 @@ def test_last_used_is_refreshed_at_most_once_per_interval(store: Store) -> None:
 # -- the invalid-key throttle ----------------------------------------------------------------------
 
 
-def failures(throttle: FailureThrottle, client: str, times: list[int]) -> list[float]:
-    return [throttle.record_failure(client, now) for now in times]
-
-
 def test_free_failures_then_doubling_delays_up_to_the_cap() -> None:
     throttle = FailureThrottle(free=3, base_delay=0.125, max_delay=1.0)
-    delays = failures(throttle, "198.51.100.1", [NOW + n for n in range(9)])
+    delays = [throttle.delay(n) for n in range(1, 10)]
     assert delays == [0.0, 0.0, 0.0, 0.125, 0.25, 0.5, 1.0, 1.0, 1.0]
-
-
-def test_clients_are_counted_apart() -> None:
-    throttle = FailureThrottle(free=1, base_delay=0.125)
-    assert failures(throttle, "198.51.100.1", [NOW, NOW, NOW]) == [0.0, 0.125, 0.25]
-    assert failures(throttle, "198.51.100.2", [NOW, NOW]) == [0.0, 0.125]
-
-
-def test_the_count_starts_over_after_the_window() -> None:
-    throttle = FailureThrottle(free=1, window_ms=1_000, base_delay=0.125)
-    # The window runs from the first failure: a failure a millisecond later still counts in it.
-    assert failures(throttle, "a", [NOW, NOW + 500, NOW + 999]) == [0.0, 0.125, 0.25]
-    assert failures(throttle, "a", [NOW + 1_000, NOW + 1_001]) == [0.0, 0.125]
-    assert failures(throttle, "a", [NOW + 5_000]) == [0.0]
-
-
-def test_the_table_of_clients_is_bounded_forgetting_the_least_recent() -> None:
-    throttle = FailureThrottle(free=1, base_delay=0.125, max_clients=2)
-    assert failures(throttle, "a", [NOW]) == [0.0]
-    assert failures(throttle, "b", [NOW]) == [0.0]
-    # A failure makes a client the most recent one again.
-    assert failures(throttle, "a", [NOW]) == [0.125]
-    # A third client pushes out the least recent: b, not a.
-    assert failures(throttle, "c", [NOW]) == [0.0]
-    assert failures(throttle, "a", [NOW]) == [0.25]
-    assert failures(throttle, "b", [NOW]) == [0.0]
 
 
 def test_default_throttle() -> None:
     throttle = FailureThrottle()
-    assert failures(throttle, "a", [NOW] * 16) == [0.0] * 10 + [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
-    assert failures(throttle, "a", [NOW] * 2) == [2.0, 2.0]
+    assert [throttle.delay(n) for n in range(1, 19)] == [0.0] * 10 + [
+        0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0,
+    ]  # fmt: skip
 
 
 def test_the_delay_stays_at_the_cap_however_many_failures() -> None:
     # 0.05 * 2 ** (n - 11) once overflowed a float at the 1,035th failure in a window.
     throttle = FailureThrottle()
-    delays = {n: throttle.record_failure("a", NOW) for n in range(1, 1_000_001)}
-    assert [delays[n] for n in (1, 10, 11, 12, 16, 17, 1_034, 1_035, 10**6)] == [
-        0.0,
-        0.0,
-        0.05,
-        0.1,
-        1.6,
-        2.0,
-        2.0,
-        2.0,
-        2.0,
-    ]
+    counts = (1, 10, 11, 12, 16, 17, 1_034, 1_035, 10**6, 10**18)
+    assert [throttle.delay(n) for n in counts] == [
+        0.0, 0.0, 0.05, 0.1, 1.6, 2.0, 2.0, 2.0, 2.0, 2.0,
+    ]  # fmt: skip
+
+
+async def recorded(throttle: FailureThrottle, client: str, times: int) -> list[float]:
+    return [await throttle.record_failure(client) for _ in range(times)]
+
+
+def test_clients_are_counted_apart() -> None:
+    async def scenario() -> tuple[list[float], list[float]]:
+        throttle = FailureThrottle(free=1, base_delay=0.125)
+        first = await recorded(throttle, "198.51.100.1", 3)
+        return first, await recorded(throttle, "198.51.100.2", 2)
+
+    assert asyncio.run(scenario()) == ([0.0, 0.125, 0.25], [0.0, 0.125])
+
+
+def test_the_count_starts_over_after_the_window() -> None:
+    async def scenario() -> tuple[list[float], list[float]]:
+        throttle = FailureThrottle(free=1, window_seconds=1, base_delay=0.125)
+        before = await recorded(throttle, "a", 3)
+        await asyncio.sleep(1.2)
+        return before, await recorded(throttle, "a", 2)
+
+    assert asyncio.run(scenario()) == ([0.0, 0.125, 0.25], [0.0, 0.125])
+
+
+def test_the_counts_are_shared_through_redis(redis_url: str) -> None:
+    # Two throttles stand for two workers (or hosts): the failures at one count at the other.
+    client = f"198.51.100.{uuid.uuid4().int % 250}-{uuid.uuid4().hex}"
+
+    async def scenario() -> list[float]:
+        one = FailureThrottle(SharedStorage(redis_url), free=2, base_delay=0.125)
+        other = FailureThrottle(SharedStorage(redis_url), free=2, base_delay=0.125)
+        try:
+            return [
+                await one.record_failure(client),
+                await other.record_failure(client),
+                await one.record_failure(client),
+                await other.record_failure(client),
+            ]
+        finally:
+            one.storage.close()
+            other.storage.close()
+
+    assert asyncio.run(scenario()) == [0.0, 0.0, 0.125, 0.25]
+
+
+def test_concurrent_failures_of_a_client_wait_in_line_and_a_full_line_is_refused() -> None:
+    async def scenario() -> tuple[int, list[str], list[str]]:
+        throttle = FailureThrottle(free=0, base_delay=0.5, max_delay=0.5, max_waiting=3)
+        active = peak = 0
+        release = asyncio.Event()
+
+        async def sleep(_: float) -> None:
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            await release.wait()
+            active -= 1
+
+        throttle.sleep = sleep
+        waiting = [asyncio.create_task(throttle.failed("a")) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        refused = []
+        for client in ("a", "b"):
+            try:
+                throttle.admit(client)
+            except RateLimited as exc:
+                refused.append(f"{exc.detail} / {exc.retry_after}")
+        release.set()
+        await asyncio.gather(*waiting)
+        admitted_after = []
+        throttle.admit("a")
+        admitted_after.append("a")
+        return peak, refused, admitted_after
+
+    peak, refused, after = asyncio.run(scenario())
+    # One failure at a time sleeps; the fourth from the same client is refused before its key is
+    # looked at; another client and the same one, once its line is gone, are let in.
+    assert peak == 1
+    assert refused == ["too many invalid API keys from this client; retry in 1 s / 1"]
+    assert after == ["a"]
 
 
 # -- the throttle in the API -----------------------------------------------------------------------
@@ -260,8 +307,8 @@ class RecordingThrottle(FailureThrottle):
         super().__init__(free=free, base_delay=base_delay, max_delay=max_delay)
         self.seen: list[tuple[str, float]] = []
 
-    def record_failure(self, client: str, now: int) -> float:
-        delay = super().record_failure(client, now)
+    async def record_failure(self, client: str) -> float:
+        delay = await super().record_failure(client)
         self.seen.append((client, delay))
         return delay
 
@@ -281,16 +328,16 @@ class Throttled:
 
 
 @pytest.fixture
-def throttled(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Throttled]:
+def throttled(store: Store) -> Iterator[Throttled]:
     """The API with a small throttle; the waits it makes are recorded instead of slept."""
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    monkeypatch.setattr(security, "asyncio", SimpleNamespace(sleep=sleep))
     app = create_app(store)
     throttle = RecordingThrottle(free=2, base_delay=DELAY, max_delay=DELAY)
+    throttle.sleep = sleep
     app.state.services.throttle = throttle
     with TestClient(app) as client:
         yield Throttled(client, throttle, slept)
@@ -325,14 +372,18 @@ def test_a_missing_key_is_never_delayed(throttled: Throttled) -> None:
     assert throttled.slept == []
 
 
+class PastAThousand(FailureThrottle):
+    """Counts every failure as the 1,035th of its window."""
+
+    async def record_failure(self, client: str) -> float:
+        return self.delay(1_035)
+
+
 def test_a_client_past_a_thousand_failures_is_still_answered_401(store: Store) -> None:
     app = create_app(store)
     # The default doubling with a short cap, so the delayed answer comes quickly.
-    throttle = FailureThrottle(max_delay=0.01)
-    app.state.services.throttle = throttle
-    for _ in range(1_034):
-        throttle.record_failure("testclient", now_ms())
-    # The request is the 1,035th failure; the server's own answer is wanted, 500 or not.
+    app.state.services.throttle = PastAThousand(max_delay=0.01)
+    # The server's own answer is wanted, 500 or not.
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.post(FIND, headers={"uni-api-key": "ayeto-" + "0" * 64}, json={})
     assert (response.status_code, response.json()) == (401, {"detail": INVALID})

@@ -38,7 +38,12 @@ def test_keys_create_prints_the_key_last_and_stores_only_its_digest(database_url
     key = lines[-1]
     assert KEY.fullmatch(key)
     key_id = lines[0].removeprefix("key id:  ")
-    assert lines[1:4] == [f"user:    {ALICE}", "scopes:  ayeto.conversation", "expires: never"]
+    assert lines[1:5] == [
+        f"user:    {ALICE}",
+        "scopes:  ayeto.conversation",
+        "expires: never",
+        "limit:   the server default",
+    ]
     store = open_store(database_url)
     try:
         stored = store.key_by_digest(digest(key))
@@ -64,6 +69,25 @@ def test_keys_create_takes_several_scopes_and_an_expiry(database_url: str) -> No
     assert len(listed) == 1
     assert before + 7_200_000 <= listed[0]["expires_at"] <= now_ms() + 7_200_000
     assert listed[0]["scopes"] == ["*", "ayeto.files"]
+
+
+def test_a_key_may_carry_its_own_rate_limit_shown_by_keys_list(database_url: str) -> None:
+    out, _ = run(
+        "keys", "create", "--user", ALICE, "--rate-limit", " 20/second;600/minute ",
+        "--db", database_url,
+    )  # fmt: skip
+    assert out.splitlines()[4] == "limit:   20/second;600/minute"
+    run("keys", "create", "--user", BOB, "--db", database_url)
+    listed = orjson.loads(run("keys", "list", "--json", "--db", database_url)[0])
+    assert [(k["user_id"], k["rate_limit"]) for k in listed] == [
+        (ALICE, "20/second;600/minute"),
+        (BOB, None),
+    ]
+    table = [
+        line for line in run("keys", "list", "--db", database_url)[0].splitlines() if line.strip()
+    ]
+    assert table[0].split()[-2:] == ["rate", "limit"]
+    assert [row.split()[-1] for row in table[2:]] == ["20/second;600/minute", "default"]
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from ayeto import __version__
 from ayeto.auth import digest
-from ayeto.store import ApiKey, open_store
+from ayeto.store import ApiKey, migrations, open_store
 from tests.factories import ALICE, BOB, conversation
 from tests.processes import cli
 
@@ -52,6 +52,8 @@ TOO_FAR = (
 )
 URL_FORMS = "sqlite:///PATH or postgresql://USER@HOST/NAME"
 FORWARDED_FORMS = "* or comma-separated IP addresses and networks such as 127.0.0.1,10.0.0.0/24"
+RATE_LIMIT_FORMS = "limits such as 600/minute, or several separated by ';' as 20/second;600/minute"
+REDIS_FORMS = "a URL such as redis://127.0.0.1:6379/0 (or rediss://, redis+unix://)"
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,23 @@ MISTAKES = {
         f"error: AYETO_FORWARDED_ALLOW_IPS takes {FORWARDED_FORMS}, not '10.0.0.1/8'",
         env={"AYETO_FORWARDED_ALLOW_IPS": "10.0.0.1/8"},
     ),
+    "rate limit not the notation": Mistake(
+        ("serve", "--rate-limit", "600 a minute"),
+        f"error: --rate-limit takes {RATE_LIMIT_FORMS}, not '600 a minute'",
+    ),
+    "rate limit that admits nothing, from the environment": Mistake(
+        ("serve",),
+        f"error: AYETO_RATE_LIMIT takes {RATE_LIMIT_FORMS}, not '10/second;0/minute'",
+        env={"AYETO_RATE_LIMIT": "10/second;0/minute"},
+    ),
+    "redis not a URL": Mistake(
+        ("serve", "--redis-url", "127.0.0.1:6379"),
+        f"error: --redis-url takes {REDIS_FORMS}, not '127.0.0.1:6379'",
+    ),
+    "key rate limit": Mistake(
+        ("keys", "create", "--user", ALICE, "--rate-limit", "fast"),
+        f"error: --rate-limit takes {RATE_LIMIT_FORMS}, not 'fast'",
+    ),
     "no workers": Mistake(
         ("serve", "--workers", "0"),
         "error: Invalid value for --workers: Input should be greater than or equal to 1",
@@ -185,6 +204,16 @@ MISTAKES = {
         env={"AYETO_MAX_BODY_BYTES": "abc"},
         setup="missing",
     ),
+    "rate limit from the environment": Mistake(
+        ("keys", "list"),
+        f"error: AYETO_RATE_LIMIT takes {RATE_LIMIT_FORMS}, not '100/fortnight'",
+        env={"AYETO_RATE_LIMIT": "100/fortnight"},
+    ),
+    "redis from the environment": Mistake(
+        ("import", "-"),
+        f"error: AYETO_REDIS_URL takes {REDIS_FORMS}, not 'http://cache:6379'",
+        env={"AYETO_REDIS_URL": "http://cache:6379"},
+    ),
     "pool timeout": Mistake(
         ("import", "-"),
         "error: AYETO_DB_POOL_TIMEOUT takes a number of seconds above 0, not '0'",
@@ -209,7 +238,8 @@ MISTAKES = {
     "export, no database": Mistake(("export", "{tmp}/out.jsonl"), NO_DATABASE, 1, setup="missing"),
     "export, an older schema": Mistake(
         ("export",),
-        "error: the ayeto database at {db} has schema revision '0000', not the current '0001' "
+        f"error: the ayeto database at {{db}} has schema revision '0000', not the current "
+        f"'{migrations.head()}' "
         "(run a command that writes, e.g. 'ayeto import', to upgrade it)",
         1,
         setup="stale",
@@ -326,7 +356,7 @@ def test_read_only_commands_leave_a_postgres_database_without_the_schema_alone(
             connection.execute("INSERT INTO alembic_version VALUES ('0000')")
         expected = (
             f"error: the ayeto database at {shown} has schema revision '0000', not the current "
-            "'0001' (run a command that writes, e.g. 'ayeto import', to upgrade it)"
+            f"'{migrations.head()}' (run a command that writes, e.g. 'ayeto import', to upgrade it)"
         )
     before = _tables(bare_postgres)
 
@@ -407,7 +437,7 @@ def test_keys_list_shows_an_expiry_beyond_any_date(sqlite_url: str) -> None:
     table = cli("keys", "list", "--user", ALICE, "--db", sqlite_url).stdout
     row = next(line for line in table.splitlines() if far.id in line)
     assert row.split() == [far.id, ALICE, "far", "ayeto.conversation", "active", "2023-11-14",
-                           "22:13:20Z", "after", "9999-12-31"]  # fmt: skip
+                           "22:13:20Z", "after", "9999-12-31", "default"]  # fmt: skip
     listed = orjson.loads(cli("keys", "list", "--user", ALICE, "--json", "--db", sqlite_url).stdout)
     assert listed[0]["expires_at"] == far.expires_at
 

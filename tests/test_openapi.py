@@ -153,15 +153,41 @@ def test_the_server_is_wherever_the_document_is(openapi: dict[str, Any]) -> None
     ]
 
 
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+        "example": 1,
+    }
+}
+RATE_LIMIT_FIELDS = {
+    "RateLimit-Policy": {
+        "description": "The key's rate limits: a name, `q` requests per `w` seconds each "
+        "(draft-ietf-httpapi-ratelimit-headers).",
+        "required": True,
+        "schema": STRING,
+        "example": '"600-per-60s";q=600;w=60',
+    },
+    "RateLimit": {
+        "description": "What is left of each limit: `r` more requests within the next `t` "
+        "seconds (draft-ietf-httpapi-ratelimit-headers).",
+        "required": True,
+        "schema": STRING,
+        "example": '"600-per-60s";r=599;t=60',
+    },
+}
+
+
 @pytest.mark.parametrize(
     ("endpoint", "errors"),
     [
-        ("find", ["400", "401", "413", "503"]),
-        ("get", ["400", "401", "403", "404", "503"]),
-        ("delete", ["400", "401", "403", "404", "503"]),
+        ("find", ["400", "401", "413", "429", "503"]),
+        ("get", ["400", "401", "403", "404", "429", "503"]),
+        ("delete", ["400", "401", "403", "404", "429", "503"]),
     ],
 )
-def test_each_endpoint_declares_exactly_its_errors(
+def test_each_endpoint_declares_exactly_its_errors_and_their_headers(
     openapi: dict[str, Any], endpoint: str, errors: list[str]
 ) -> None:
     responses = operation(openapi, endpoint)["responses"]
@@ -169,23 +195,29 @@ def test_each_endpoint_declares_exactly_its_errors(
     for status in errors:
         assert responses[status]["content"] == {JSON: {"schema": ERROR_BODY}}
         assert responses[status]["description"]
-    assert responses["401"]["headers"] == {
-        "WWW-Authenticate": {
-            "description": "The scheme to authenticate with.",
-            "required": True,
-            "schema": STRING,
-            "example": WWW_AUTHENTICATE,
-        }
+    # Every answer once the key is valid states its limits; a 401 (no valid key) and a 503 (the
+    # key could not be checked) cannot; a 429 states them when it is the key's limit.
+    expected = {
+        "200": RATE_LIMIT_FIELDS,
+        "400": RATE_LIMIT_FIELDS,
+        "401": {
+            "WWW-Authenticate": {
+                "description": "The scheme to authenticate with.",
+                "required": True,
+                "schema": STRING,
+                "example": WWW_AUTHENTICATE,
+            }
+        },
+        "403": RATE_LIMIT_FIELDS,
+        "404": RATE_LIMIT_FIELDS,
+        "413": RATE_LIMIT_FIELDS,
+        "429": RETRY_AFTER
+        | {name: field | {"required": False} for name, field in RATE_LIMIT_FIELDS.items()},
+        "503": RETRY_AFTER,
     }
-    assert responses["503"]["headers"] == {
-        "Retry-After": {
-            "description": "Seconds to wait before trying again.",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 0},
-            "example": 1,
-        }
+    assert {status: answer["headers"] for status, answer in responses.items()} == {
+        status: expected[status] for status in ["200", *errors]
     }
-    assert [status for status in responses if "headers" in responses[status]] == ["401", "503"]
 
 
 def test_the_answers_of_each_endpoint(openapi: dict[str, Any]) -> None:

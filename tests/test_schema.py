@@ -102,3 +102,30 @@ def test_every_find_reads_through_an_owner_leading_index_on_postgres(
     for scan in scans:
         assert scan["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Index Scan"), plan
         assert "owner_id = " in scan["Index Cond"], plan
+
+
+def test_a_database_of_revision_0001_is_upgraded_and_its_keys_keep_the_default_limit(
+    sqlite_url: str,
+) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, insert
+
+    from ayeto.store.schema import api_keys
+
+    engine = create_engine(sqlite_url)
+    with engine.begin() as connection:
+        command.upgrade(migrations.config(connection), "0001")
+        # Only the columns revision 0001 has.
+        connection.execute(
+            insert(api_keys).values(
+                id="k", digest="d", user_id=ALICE, name="", scopes="*", created_at=1
+            )
+        )
+    engine.dispose()
+    store = open_store(sqlite_url)
+    try:
+        key = store.key_by_digest("d")
+    finally:
+        store.close()
+    assert key is not None
+    assert (key.id, key.rate_limit) == ("k", None)

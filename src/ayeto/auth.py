@@ -6,19 +6,24 @@ the plain key is shown once, when it is created.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
 import secrets
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ayeto.clock import now_ms
-from ayeto.errors import Unauthorized
+from ayeto.errors import RateLimited, Unauthorized
 from ayeto.store import ApiKey, Store
+
+if TYPE_CHECKING:
+    # The rate limits (and the `limits` library) load only where requests are served.
+    from ayeto.ratelimit import SharedStorage
 
 KEY_PREFIX: Final = "ayeto-"
 _KEY_FORMAT: Final = re.compile(r"ayeto-[0-9a-f]{64}")
@@ -41,10 +46,11 @@ CONVERSATION_SCOPES: Final = frozenset({Scope.CONVERSATION, Scope.ALL})
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the user the key belongs to."""
+    """Who is calling: the user the key belongs to, and the key's own rate limit if it has one."""
 
     user_id: str
     key_id: str
+    rate_limit: str | None = None
 
 
 def digest(key: str) -> str:
@@ -58,6 +64,7 @@ def create_key(
     scopes: tuple[str, ...] = (Scope.CONVERSATION,),
     name: str = "",
     expires_at: int | None = None,
+    rate_limit: str | None = None,
 ) -> tuple[str, ApiKey]:
     """Create and store a new key; returns the plain key (never stored) and its record."""
     plain = KEY_PREFIX + secrets.token_hex(32)
@@ -68,6 +75,7 @@ def create_key(
         scopes=scopes,
         created_at=now_ms(),
         expires_at=expires_at,
+        rate_limit=rate_limit,
     )
     store.add_key(record, digest(plain))
     return plain, record
@@ -89,46 +97,89 @@ def authenticate(store: Store, header: str | None, now: int) -> Principal:
         raise Unauthorized(INVALID)
     if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL_MS:
         store.touch_key(key.id, now)
-    return Principal(user_id=key.user_id, key_id=key.id)
+    return Principal(user_id=key.user_id, key_id=key.id, rate_limit=key.rate_limit)
 
 
 class FailureThrottle:
     """Slows down clients that keep presenting invalid keys, so keys cannot be guessed at speed.
 
-    Each client (by address) may fail `free` times per `window_ms`; every failure past that waits
-    twice as long as the one before, up to `max_delay`. Valid keys are never delayed, and the table
-    of clients is bounded so that a flood of addresses cannot grow it without end.
+    Each client (by address) may fail `free` times per `window_seconds` (counted from its first
+    failure, in the rate limits' storage, so in Redis across every worker and host when there is
+    one); every failure past that waits twice as long as the one before, up to `max_delay`.
+    A client's failing requests wait in one line per process, one after another, so concurrent
+    connections gain nothing; a client with `max_waiting` failures already in line is refused
+    (429) before its key is even looked at. Valid keys are never delayed.
     """
 
     def __init__(
         self,
+        storage: SharedStorage | None = None,
         *,
         free: int = 10,
-        window_ms: int = 60_000,
+        window_seconds: int = 60,
         base_delay: float = 0.05,
         max_delay: float = 2.0,
-        max_clients: int = 10_000,
+        max_waiting: int = 8,
     ) -> None:
+        from ayeto.ratelimit import SharedStorage
+
+        self.storage = storage or SharedStorage()
         self.free = free
-        self.window_ms = window_ms
+        self.window_seconds = window_seconds
         self.base_delay = base_delay
         self.max_delay = max_delay
-        self.max_clients = max_clients
+        self.max_waiting = max_waiting
         # Doublings after which the delay is at the cap. The power is never taken past it: at the
         # 1,035th failure `2 ** (excess - 1)` no longer fits in a float.
         self._doublings = max(0, math.ceil(math.log2(max_delay / base_delay)))
-        self._failures: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        # Only clients with failures in line are held, so this is bounded by open connections.
+        self._lines: dict[str, _Line] = {}
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
-    def record_failure(self, client: str, now: int) -> float:
-        """Count one failure of `client`; returns how many seconds to wait before answering."""
-        started, count = self._failures.pop(client, (now, 0))
-        if now - started >= self.window_ms:
-            started, count = now, 0
-        count += 1
-        self._failures[client] = (started, count)
-        if len(self._failures) > self.max_clients:
-            self._failures.popitem(last=False)
-        excess = count - self.free
+    def delay(self, failures: int) -> float:
+        """Seconds to wait before answering the `failures`-th failure of a window."""
+        excess = failures - self.free
         if excess <= 0:
             return 0.0
         return min(self.max_delay, math.ldexp(self.base_delay, min(excess - 1, self._doublings)))
+
+    def admit(self, client: str) -> None:
+        """Raises RateLimited when `client` already has `max_waiting` failures in line.
+
+        Called before the key is looked at: the refusal must not tell a valid key from another.
+        """
+        line = self._lines.get(client)
+        if line is not None and line.waiting >= self.max_waiting:
+            raise RateLimited(
+                f"too many invalid API keys from this client; retry in "
+                f"{math.ceil(self.max_delay)} s",
+                math.ceil(self.max_delay),
+            )
+
+    async def record_failure(self, client: str) -> float:
+        """Count one failure of `client`; returns how many seconds to wait before answering."""
+        key = f"ayeto/invalid-key/{client}"
+        window = self.window_seconds
+        failures = await self.storage.run(lambda storage: storage.incr(key, window))
+        return self.delay(failures)
+
+    async def failed(self, client: str) -> None:
+        """Count a failure of `client` and wait its turn and its delay: the one place failures
+        pass through."""
+        line = self._lines.setdefault(client, _Line())
+        line.waiting += 1
+        try:
+            async with line.lock:
+                delay = await self.record_failure(client)
+                if delay:
+                    await self.sleep(delay)
+        finally:
+            line.waiting -= 1
+            if not line.waiting:
+                del self._lines[client]
+
+
+@dataclass(slots=True)
+class _Line:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0

@@ -35,14 +35,19 @@ from ayeto.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_HOST,
     DEFAULT_PORT,
+    DEFAULT_RATE_LIMIT,
     FORWARDED_FORMS,
     MAX_PORT,
     MIN_HEADER_BYTES,
+    RATE_LIMIT_FORMS,
+    REDIS_FORMS,
     HttpLimits,
     InvalidSetting,
     LogFormat,
     LogLevel,
     Settings,
+    rate_limit,
+    redis_url,
     trusted_proxies,
 )
 
@@ -250,6 +255,24 @@ def _seconds_option(envvar: str, help: str) -> Any:
     return typer.Option(envvar=envvar, callback=_seconds, metavar="SECONDS", help=help)
 
 
+def _rate_limit(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return rate_limit(value)
+    except ValueError:
+        _fail(f"{_origin(ctx, param)} takes {RATE_LIMIT_FORMS}, not {value!r}", 2)
+
+
+def _redis_url(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return redis_url(value)
+    except ValueError:
+        _fail(f"{_origin(ctx, param)} takes {REDIS_FORMS}, not {value!r}", 2)
+
+
 @app.command()
 def serve(
     db: Db = DEFAULT_DATABASE_URL,
@@ -287,6 +310,26 @@ def serve(
             metavar="ADDRESSES",
             callback=_trusted_proxies,
             help="Proxies whose X-Forwarded-For names the client (addresses, networks or *).",
+        ),
+    ] = "",
+    rate_limit: Annotated[
+        str,
+        typer.Option(
+            envvar="AYETO_RATE_LIMIT",
+            metavar="LIMITS",
+            callback=_rate_limit,
+            help="Requests each API key may make, e.g. 600/minute or 20/second;600/minute "
+            "(a key created with its own limit keeps it).",
+        ),
+    ] = DEFAULT_RATE_LIMIT,
+    redis_url: Annotated[
+        str,
+        typer.Option(
+            envvar="AYETO_REDIS_URL",
+            metavar="URL",
+            callback=_redis_url,
+            help="Redis that holds the rate-limit counts, shared by every worker and host "
+            "(redis://HOST:PORT/DB). Default: each process counts alone.",
         ),
     ] = "",
     timeout_keep_alive: Annotated[
@@ -352,6 +395,8 @@ def serve(
         AYETO_DATABASE_URL=db,
         AYETO_LOG_LEVEL=log_level,
         AYETO_LOG_FORMAT=log_format,
+        AYETO_RATE_LIMIT=rate_limit,
+        AYETO_REDIS_URL=redis_url,
         AYETO_TIMEOUT_KEEP_ALIVE=str(timeout_keep_alive),
         AYETO_HEADER_TIMEOUT=str(header_timeout),
         AYETO_BODY_TIMEOUT=str(body_timeout),
@@ -464,6 +509,14 @@ def keys_create(
             "at most 100 years ahead. Default: never.",
         ),
     ] = None,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LIMITS",
+            callback=_rate_limit,
+            help="Its own rate limit, e.g. 20/second;600/minute. Default: the server's.",
+        ),
+    ] = None,
     db: Db = DEFAULT_DATABASE_URL,
 ) -> None:
     """Create a key. The plain key is printed once, as the last line, and never stored."""
@@ -483,13 +536,16 @@ def keys_create(
         )
     store = _open(db)
     try:
-        key, record = create_key(store, user_id, scopes=scopes, name=name, expires_at=expires_at)
+        key, record = create_key(
+            store, user_id, scopes=scopes, name=name, expires_at=expires_at, rate_limit=rate_limit
+        )
     finally:
         store.close()
     print(f"key id:  {record.id}")
     print(f"user:    {record.user_id}")
     print(f"scopes:  {' '.join(record.scopes)}")
     print(f"expires: {_when(record.expires_at) or 'never'}")
+    print(f"limit:   {record.rate_limit or 'the server default'}")
     print(key)
 
 
@@ -534,7 +590,7 @@ def _key_table(records: list[ApiKey], now: int, out: Console) -> Table:
     table = Table(box=box.SIMPLE, pad_edge=False)
     for header in ("id", "user"):
         table.add_column(header, no_wrap=True)
-    for header in ("name", "scopes", "status", "created", "last used", "expires"):
+    for header in ("name", "scopes", "status", "created", "last used", "expires", "rate limit"):
         table.add_column(header, overflow="fold")
     for record in records:
         table.add_row(
@@ -546,6 +602,7 @@ def _key_table(records: list[ApiKey], now: int, out: Console) -> Table:
             _when(record.created_at),
             _when(record.last_used_at),
             _when(record.expires_at),
+            record.rate_limit or "default",
         )
     unbounded = out.options.update_width(1_000_000)  # the table's own minimum, not the console's
     if Measurement.get(out, unbounded, table).minimum <= out.width:
@@ -609,6 +666,7 @@ def _key_json(record: ApiKey, now: int) -> dict[str, object]:
         "last_used_at": record.last_used_at,
         "expires_at": record.expires_at,
         "revoked_at": record.revoked_at,
+        "rate_limit": record.rate_limit,
     }
 
 

@@ -21,6 +21,13 @@ MAX_BODY_BYTES: Final = 1024 * 1024
 # A head smaller than this could not carry an API key, a request id and a proxy's headers.
 MIN_HEADER_BYTES: Final = 1024
 
+# Per API key, in the notation of the `limits` library; a key may carry its own.
+DEFAULT_RATE_LIMIT: Final = "600/minute"
+RATE_LIMIT_FORMS: Final = (
+    "limits such as 600/minute, or several separated by ';' as 20/second;600/minute"
+)
+REDIS_FORMS: Final = "a URL such as redis://127.0.0.1:6379/0 (or rediss://, redis+unix://)"
+
 # What `--forwarded-allow-ips` takes; uvicorn would quietly match a malformed entry against nothing.
 FORWARDED_FORMS: Final = (
     "* or comma-separated IP addresses and networks such as 127.0.0.1,10.0.0.0/24"
@@ -50,6 +57,25 @@ def trusted_proxies(raw: str) -> str:
         else:
             ipaddress.ip_address(entry)
     return ",".join(entries)
+
+
+def rate_limit(raw: str) -> str:
+    """`raw` checked as rate limits (ValueError otherwise), without its surrounding spaces."""
+    from ayeto.ratelimit import parse_limits  # loads `limits`: only when there is one to check
+
+    parse_limits(raw)
+    return raw.strip()
+
+
+def redis_url(raw: str) -> str:
+    """`raw` checked as a Redis URL the rate limits can use; ValueError otherwise.
+
+    The `limits` library's own form (`async+redis://…`) is taken too, as the plain URL.
+    """
+    url = raw.removeprefix("async+")
+    if not url.startswith(("redis://", "rediss://", "redis+unix://")) or url.endswith("://"):
+        raise ValueError(raw)
+    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +118,9 @@ class Settings:
     log_level: LogLevel = "info"
     log_format: LogFormat = "console"
     max_body_bytes: int = MAX_BODY_BYTES
+    rate_limit: str = DEFAULT_RATE_LIMIT
+    # Shared rate-limit counts for every worker and host; None counts in each process.
+    redis_url: str | None = None
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
     http: HttpLimits = field(default_factory=HttpLimits)
 
@@ -109,6 +138,10 @@ class Settings:
             log_level=cast(LogLevel, read.choice("AYETO_LOG_LEVEL", "info", LOG_LEVELS)),
             log_format=cast(LogFormat, read.choice("AYETO_LOG_FORMAT", "console", LOG_FORMATS)),
             max_body_bytes=read.whole("AYETO_MAX_BODY_BYTES", MAX_BODY_BYTES),
+            rate_limit=read.checked(
+                "AYETO_RATE_LIMIT", DEFAULT_RATE_LIMIT, rate_limit, RATE_LIMIT_FORMS
+            ),
+            redis_url=read.checked("AYETO_REDIS_URL", None, redis_url, REDIS_FORMS),
             connection=ConnectionOptions(
                 pool_size=read.whole("AYETO_DB_POOL_SIZE", defaults.pool_size),
                 max_overflow=read.whole("AYETO_DB_MAX_OVERFLOW", defaults.max_overflow, 0),
@@ -159,6 +192,9 @@ class _Reader:
             lambda value: math.isfinite(value) and value > 0,
             "a number of seconds above 0",
         )
+
+    def checked(self, name: str, default: T, check: Callable[[str], T], expected: str) -> T:
+        return self._parse(name, default, check, lambda _: True, expected)
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         return self._parse(

@@ -7,6 +7,8 @@ AyetoError
 ├── Forbidden            403  the conversation belongs to someone else
 ├── NotFound             404  no conversation with that id
 ├── PayloadTooLarge      413  request body over the size limit
+├── RateLimited          429  the key is over its rate limit, or the client sends too many
+│                             invalid keys at once; `retry_after` says when to come back
 └── Unavailable          503  the database cannot be reached
 """
 
@@ -53,6 +55,16 @@ class NotFound(AyetoError):
 
 class PayloadTooLarge(AyetoError):
     status_code = 413
+
+
+class RateLimited(AyetoError):
+    """Every 429 is raised as this one class: the one place to count them."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Unavailable(AyetoError):

@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.responses import RedirectResponse, Response
 
 from ayeto import __version__
-from ayeto.api import errors, openapi, tracing
+from ayeto.api import errors, openapi, security, tracing
 from ayeto.api.routes import JSON, router
 from ayeto.api.services import Services, services
 from ayeto.config import Settings
@@ -31,6 +31,7 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.services.limiter.storage.close()
         store.close()
 
     # `/docs` and `/redoc` serve their scripts and styles from the package: no CDN needed.
@@ -42,9 +43,10 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         # `/find/` is not `/find`: an unknown path is a 404, not a redirect.
         redirect_slashes=False,
     )
-    app.state.services = Services(store=store, settings=settings or Settings())
+    app.state.services = Services.of(store, settings or Settings())
     app.include_router(router)
     errors.install(app)
+    security.install(app)
     tracing.install(app)
 
     @app.get("/", include_in_schema=False)

@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from ayeto.api import tracing
-from ayeto.errors import AyetoError, Unauthorized, Unavailable
+from ayeto.errors import AyetoError, RateLimited, Unauthorized, Unavailable
 from ayeto.query import short
 
 log = logging.getLogger("ayeto.api")
@@ -48,6 +48,8 @@ async def _ayeto_error(_: Request, exc: Exception) -> Response:
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = "1"
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
     return error_response(exc.status_code, exc.detail, headers)
 
 

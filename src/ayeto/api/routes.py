@@ -30,7 +30,34 @@ _ERRORS: dict[int, str] = {
     403: "The conversation belongs to another user.",
     404: "No conversation with this id.",
     413: "The request body is too large.",
+    429: "Over the key's rate limit, or too many invalid keys at once from this client; "
+    "try again after `Retry-After` seconds.",
     503: "The database is unavailable; try again after `Retry-After` seconds.",
+}
+_RETRY_AFTER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+        "example": 1,
+    }
+}
+# draft-ietf-httpapi-ratelimit-headers-11: on every answer once the key is known to be valid.
+_RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "RateLimit-Policy": {
+        "description": "The key's rate limits: a name, `q` requests per `w` seconds each "
+        "(draft-ietf-httpapi-ratelimit-headers).",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": '"600-per-60s";q=600;w=60',
+    },
+    "RateLimit": {
+        "description": "What is left of each limit: `r` more requests within the next `t` "
+        "seconds (draft-ietf-httpapi-ratelimit-headers).",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": '"600-per-60s";r=599;t=60',
+    },
 }
 _ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: {
@@ -41,19 +68,22 @@ _ERROR_HEADERS: dict[int, dict[str, Any]] = {
             "example": WWW_AUTHENTICATE,
         }
     },
-    503: {
-        "Retry-After": {
-            "description": "Seconds to wait before trying again.",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 0},
-            "example": 1,
-        }
-    },
+    400: _RATE_LIMIT_HEADERS,
+    403: _RATE_LIMIT_HEADERS,
+    404: _RATE_LIMIT_HEADERS,
+    413: _RATE_LIMIT_HEADERS,
+    # A key over its limit is told its limits; a client refused for its invalid keys has none.
+    429: _RETRY_AFTER
+    | {name: spec | {"required": False} for name, spec in _RATE_LIMIT_HEADERS.items()},
+    # The database may fail before the key is known.
+    503: _RETRY_AFTER,
 }
 
 
 def _responses(ok: Any, ok_text: str, *errors: int) -> dict[int | str, Any]:
-    answers: dict[int | str, Any] = {200: {"model": ok, "description": ok_text}}
+    answers: dict[int | str, Any] = {
+        200: {"model": ok, "description": ok_text, "headers": _RATE_LIMIT_HEADERS}
+    }
     for status in errors:
         answers[status] = {"model": ErrorBody, "description": _ERRORS[status]}
         if status in _ERROR_HEADERS:
@@ -77,7 +107,7 @@ EntityId = Annotated[
     summary="Search conversations",
     operation_id="findConversations",
     responses=_responses(
-        list[PublicConversationView], "The matches, in order.", 400, 401, 413, 503
+        list[PublicConversationView], "The matches, in order.", 400, 401, 413, 429, 503
     ),
     openapi_extra={
         "requestBody": {
@@ -109,7 +139,7 @@ async def find(request: Request, principal: CurrentPrincipal) -> Response:
     "/get",
     summary="Get a single conversation",
     operation_id="getConversation",
-    responses=_responses(PublicConversationView, "The conversation.", 400, 401, 403, 404, 503),
+    responses=_responses(PublicConversationView, "The conversation.", 400, 401, 403, 404, 429, 503),
 )
 async def get(request: Request, principal: CurrentPrincipal, entity_id: EntityId) -> Response:
     """Get one of the caller's conversations by id, and record the access (`accessed`)."""
@@ -122,7 +152,7 @@ async def get(request: Request, principal: CurrentPrincipal, entity_id: EntityId
     "/delete",
     summary="Delete a conversation",
     operation_id="deleteConversation",
-    responses=_responses(UUID, "The id of the deleted conversation.", 400, 401, 403, 404, 503),
+    responses=_responses(UUID, "The id of the deleted conversation.", 400, 401, 403, 404, 429, 503),
 )
 async def delete(request: Request, principal: CurrentPrincipal, entity_id: EntityId) -> Response:
     """Delete one of the caller's conversations with all its messages; answers its id."""

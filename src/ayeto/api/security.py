@@ -1,12 +1,17 @@
-"""The `uni-api-key` security scheme, as a typed dependency: an endpoint declares the principal."""
+"""The `uni-api-key` security scheme, as a typed dependency: an endpoint declares the principal.
+
+Resolving it also counts the request against its key's rate limit; the answer's `RateLimit` and
+`RateLimit-Policy` fields are added by `RateLimitHeaders`, so errors after auth carry them too.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ayeto.api import tracing
 from ayeto.api.services import services
@@ -26,18 +31,48 @@ _scheme = APIKeyHeader(
 
 async def _principal(request: Request, key: Annotated[str | None, Security(_scheme)]) -> Principal:
     shared = services(request)
-    now = now_ms()
+    client = request.client.host if request.client else "unknown"
+    if key:
+        shared.throttle.admit(client)
     try:
-        principal = await shared.call(authenticate, shared.store, key, now)
+        principal = await shared.call(authenticate, shared.store, key, now_ms())
     except Unauthorized as exc:
         if exc.detail != NOT_PROVIDED:
-            client = request.client.host if request.client else "unknown"
-            delay = shared.throttle.record_failure(client, now)
-            if delay:
-                await asyncio.sleep(delay)
+            await shared.throttle.failed(client)
         raise
     tracing.identify(request, principal.key_id)
+    verdict = await shared.limiter.hit(principal.key_id, principal.rate_limit)
+    request.state.rate_limit_headers = verdict.headers
+    if not verdict.allowed:
+        raise verdict.error()
     return principal
+
+
+def install(app: FastAPI) -> None:
+    app.add_middleware(RateLimitHeaders)
+
+
+class RateLimitHeaders:
+    """Adds the rate-limit fields of the request's key to its answer, whatever its status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_fields(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                fields = scope.get("state", {}).get("rate_limit_headers")
+                if fields:
+                    headers = MutableHeaders(scope=message)
+                    for name, value in fields.items():
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_fields)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]

@@ -1,9 +1,10 @@
-"""What every request handler shares: the store, the settings, the invalid-key throttle."""
+"""What every request handler shares: the store, the settings, the rate limits and the
+invalid-key throttle (both counting in one storage)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar, cast
 
 from fastapi import Request
@@ -11,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ayeto.auth import FailureThrottle
 from ayeto.config import Settings
+from ayeto.ratelimit import RateLimiter, SharedStorage
 from ayeto.store import Store
 
 P = ParamSpec("P")
@@ -21,7 +23,15 @@ R = TypeVar("R")
 class Services:
     store: Store
     settings: Settings
-    throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    limiter: RateLimiter
+    throttle: FailureThrottle
+
+    @classmethod
+    def of(cls, store: Store, settings: Settings) -> Services:
+        storage = SharedStorage(settings.redis_url)
+        return cls(
+            store, settings, RateLimiter(settings.rate_limit, storage), FailureThrottle(storage)
+        )
 
     async def call(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a blocking store call: on the event loop for an embedded store, else in a thread."""

@@ -29,6 +29,8 @@ class ApiKey:
     last_used_at: int | None = None
     expires_at: int | None = None
     revoked_at: int | None = None
+    # Its own rate limit (`limits` notation), instead of the server's default.
+    rate_limit: str | None = None
 
 
 class Store(Protocol):

@@ -102,6 +102,8 @@ api_keys = Table(
     Column("last_used_at", BigInteger),
     Column("expires_at", BigInteger),
     Column("revoked_at", BigInteger),
+    # `limits` notation (`20/second;600/minute`); null means the server's default.
+    Column("rate_limit", TEXT),
     Index(None, "user_id"),
 )
 

@@ -65,6 +65,7 @@ _KEY_COLUMNS = (
     api_keys.c.last_used_at,
     api_keys.c.expires_at,
     api_keys.c.revoked_at,
+    api_keys.c.rate_limit,
 )
 
 # Statements of a fixed shape are built once, their values bound at each execution: building a
@@ -183,6 +184,7 @@ class SqlStore:
                     last_used_at=key.last_used_at,
                     expires_at=key.expires_at,
                     revoked_at=key.revoked_at,
+                    rate_limit=key.rate_limit,
                 )
             )
 
@@ -476,6 +478,7 @@ def _key(row: Any) -> ApiKey:
         last_used_at=row.last_used_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        rate_limit=row.rate_limit,
     )
 
 

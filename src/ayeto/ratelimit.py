@@ -1,0 +1,174 @@
+"""Per-key rate limits (the spec's "Default limits") and the storage they share.
+
+Limits are written in the notation of the `limits` library: `600/minute`, or several separated by
+`;` (`20/second;600/minute`): a request must fit every one. Each key is counted on its own.
+
+The counts live in one `limits` storage: in the process by default, or in Redis when
+`AYETO_REDIS_URL` is set, so that every worker and every host spends one budget per key. The
+invalid-key throttle (`ayeto.auth.FailureThrottle`) keeps its counts in the same storage.
+
+When Redis cannot be reached the limits fail open to the process: each worker counts in its own
+memory (so a key gets at most the limit per worker, not an unlimited one), an error line is logged
+once per outage, and Redis is tried again after `RETRY_SECONDS`; nothing answers 5xx for it.
+
+The answer's header fields follow draft-ietf-httpapi-ratelimit-headers-11 (May 2026):
+`RateLimit-Policy: "600-per-60s";q=600;w=60` states a limit, `RateLimit: "600-per-60s";r=599;t=60`
+what is left of it and within how many seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final, TypeVar
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage.redis.coredis import CoredisBridge
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from ayeto.errors import RateLimited
+
+log = logging.getLogger("ayeto.ratelimit")
+
+DEFAULT_RATE_LIMIT: Final = "600/minute"
+# Seconds between attempts to reach Redis again after it failed.
+RETRY_SECONDS: Final = 1.0
+# Seconds a Redis command may take before the limits fall back to the process.
+REDIS_TIMEOUT_SECONDS: Final = 0.5
+
+T = TypeVar("T")
+
+
+def parse_limits(text: str) -> tuple[RateLimitItem, ...]:
+    """The limits `text` writes; ValueError unless it is the notation and each admits one."""
+    items = _parsed(text.strip())
+    for item in items:
+        if item.amount < 1 or item.get_expiry() < 1:
+            raise ValueError(f"a limit admits at least 1 request per window, not {item}")
+    return items
+
+
+@lru_cache(maxsize=256)
+def _parsed(text: str) -> tuple[RateLimitItem, ...]:
+    # Parsed once per distinct text: every request names its key's limit.
+    return tuple(parse_many(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a request's key has left: the answer's header fields, and whether it may go on."""
+
+    allowed: bool
+    headers: dict[str, str]
+    # Set when refused: the limit that was exceeded, and the whole seconds until it admits one more.
+    exceeded: RateLimitItem | None = None
+    retry_after: int = 0
+
+    def error(self) -> RateLimited:
+        assert self.exceeded is not None
+        return RateLimited(
+            f"rate limit exceeded: {self.exceeded}; retry in {self.retry_after} s",
+            self.retry_after,
+        )
+
+
+class SharedStorage:
+    """The `limits` storage every counter uses: Redis when configured, else the process's memory.
+
+    Redis failing falls back to memory for `RETRY_SECONDS` at a time (see the module docstring).
+    """
+
+    def __init__(self, redis_url: str | None = None) -> None:
+        self.redis_url = redis_url
+        self.memory = MemoryStorage()
+        self._redis = None
+        if redis_url is not None:
+            self._redis = RedisStorage(
+                # The async client of `limits` (coredis) for a URL `ayeto.config.redis_url` checked.
+                "async+" + redis_url,
+                wrap_exceptions=True,
+                key_prefix="ayeto",
+                stream_timeout=REDIS_TIMEOUT_SECONDS,
+                connect_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+        # Until when Redis is left alone after a failure, and whether the outage was logged.
+        self._down_until = 0.0
+        self._down = False
+
+    def close(self) -> None:
+        """Drops the connections to Redis; called when the server stops."""
+        # `limits` has no close of its own; the pool of its Redis client (coredis) has.
+        if self._redis is not None and isinstance(self._redis.bridge, CoredisBridge):
+            self._redis.bridge.storage.connection_pool.disconnect()
+
+    async def run(self, operation: Callable[[Storage], Awaitable[T]]) -> T:
+        """`operation` on Redis while it answers, else on the process's memory."""
+        if self._redis is None or time.monotonic() < self._down_until:
+            return await operation(self.memory)
+        try:
+            result = await operation(self._redis)
+        # The client's own errors arrive wrapped; a socket or a timeout may fail before it.
+        except (StorageError, OSError, TimeoutError) as exc:
+            self._down_until = time.monotonic() + RETRY_SECONDS
+            if not self._down:
+                self._down = True
+                log.error(
+                    "Redis unreachable at %s (%s): rate limits count per process until it answers",
+                    self.redis_url,
+                    " ".join(str(exc).split()) or type(exc).__name__,
+                )
+            return await operation(self.memory)
+        if self._down:
+            self._down = False
+            log.warning("Redis answers again: rate limits are shared again")
+        return result
+
+
+class RateLimiter:
+    """Counts each request against its key's limits (a moving window per limit)."""
+
+    def __init__(self, default: str, storage: SharedStorage) -> None:
+        self.default = parse_limits(default)
+        self.storage = storage
+
+    async def hit(self, key_id: str, own: str | None = None) -> Verdict:
+        """Count one request of `key_id` against its own limits, or the default ones."""
+        items = self.default if own is None else parse_limits(own)
+        return await self.storage.run(lambda storage: self._hit(storage, key_id, items))
+
+    async def _hit(self, storage: Storage, key_id: str, items: Sequence[RateLimitItem]) -> Verdict:
+        # A moving window, not a sliding-window counter: it counts every request of the last
+        # window exactly (the counter estimates from the previous window, and can admit more
+        # than the limit), at the cost of one timestamp per admitted request, so at most the
+        # limit's amount per active key.
+        strategy = MovingWindowRateLimiter(storage)
+        exceeded = None
+        for item in items:
+            # Limits are hit in order and the first one exceeded stops the count: a refused
+            # request spends nothing of it, only of the limits before it.
+            if not await strategy.hit(item, "key", key_id):
+                exceeded = item
+                break
+        now = time.time()
+        policies, states = [], []
+        retry_after = 0
+        for item in items:
+            reset, remaining = await strategy.get_window_stats(item, "key", key_id)
+            wait = max(0, math.ceil(reset - now))
+            name = _policy_name(item)
+            policies.append(f'"{name}";q={item.amount};w={item.get_expiry()}')
+            states.append(f'"{name}";r={max(0, remaining)};t={wait}')
+            if item is exceeded:
+                retry_after = max(1, wait)
+        headers = {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(states)}
+        return Verdict(exceeded is None, headers, exceeded, retry_after)
+
+
+def _policy_name(item: RateLimitItem) -> str:
+    return f"{item.amount}-per-{item.get_expiry()}s"
