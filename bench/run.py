@@ -77,20 +77,12 @@ class Measured:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark a real `ayeto serve`.")
-    parser.add_argument("--conversations", type=int, default=dataset.DEFAULT_CONVERSATIONS)
-    parser.add_argument("--seed", type=int, default=dataset.DEFAULT_SEED)
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per scenario")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of unrecorded load first")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (-t)")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections (-c)")
-    parser.add_argument("--reuse-db", action="store_true", help="skip the import if the DB exists")
-    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    add_options(parser, dataset.DEFAULT_CONVERSATIONS)
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()[0]
-    wrk = shutil.which("wrk")
+    wrk = find_wrk()
     if wrk is None:
-        print("wrk is not installed; on Debian or Ubuntu: apt-get install -y wrk", file=sys.stderr)
         return 2
     bench = prepare(args)
     step("in-process store calls")
@@ -104,6 +96,26 @@ def main(argv: list[str] | None = None) -> int:
         record(report)
         step(f"appended to {RESULTS.relative_to(ROOT)}")
     return 0
+
+
+def add_options(parser: argparse.ArgumentParser, conversations: int) -> None:
+    """The options of every load benchmark: the dataset, wrk's settings, where the report goes."""
+    parser.add_argument("--conversations", type=int, default=conversations)
+    parser.add_argument("--seed", type=int, default=dataset.DEFAULT_SEED)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per scenario")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unrecorded load first")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (-t)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (-c)")
+    parser.add_argument("--reuse-db", action="store_true", help="skip the import if the DB exists")
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+
+
+def find_wrk() -> str | None:
+    """wrk's path, or None after saying how to install it."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("wrk is not installed; on Debian or Ubuntu: apt-get install -y wrk", file=sys.stderr)
+    return wrk
 
 
 @dataclass(frozen=True, slots=True)

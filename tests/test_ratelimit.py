@@ -315,7 +315,7 @@ def redis_keys(port: int) -> int:
 @pytest.mark.e2e
 def test_concurrent_invalid_keys_from_one_client_get_no_more_guesses(sqlite_url: str) -> None:
     # 50 connections at once once got 32 answers a second. Now a client's failures wait in one
-    # line: 10 free ones, then 0.05 s, 0.1 s, ... 2 s each; the rest are refused at once (429).
+    # line: 10 free ones, then 0.05 s, 0.1 s, ... 2 s each; the rest are still waiting.
     async def guess(base_url: str) -> Counter[int]:
         statuses: Counter[int] = Counter()
         async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
@@ -324,8 +324,6 @@ def test_concurrent_invalid_keys_from_one_client_get_no_more_guesses(sqlite_url:
                 while True:
                     response = await http.post(FIND, headers=INVALID_KEY, json={})
                     statuses[response.status_code] += 1
-                    if response.status_code == 429:
-                        await asyncio.sleep(0.05)
 
             clients = [asyncio.create_task(client()) for _ in range(50)]
             await asyncio.sleep(4.0)
@@ -340,4 +338,4 @@ def test_concurrent_invalid_keys_from_one_client_get_no_more_guesses(sqlite_url:
     print(f"50 concurrent invalid-key clients for 4 s: {dict(statuses)}")
     # 10 free, then delays summing to 3.15 s for the next 6: at most 17 within the 4 s.
     assert 10 <= statuses[401] <= 17
-    assert set(statuses) == {401, 429}
+    assert set(statuses) == {401}

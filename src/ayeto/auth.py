@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
 from ayeto.clock import now_ms
-from ayeto.errors import RateLimited, Unauthorized
+from ayeto.errors import Unauthorized
 from ayeto.store import ApiKey, Store
 
 if TYPE_CHECKING:
@@ -107,8 +107,11 @@ class FailureThrottle:
     failure, in the rate limits' storage, so in Redis across every worker and host when there is
     one); every failure past that waits twice as long as the one before, up to `max_delay`.
     A client's failing requests wait in one line per process, one after another, so concurrent
-    connections gain nothing; a client with `max_waiting` failures already in line is refused
-    (429) before its key is even looked at. Valid keys are never delayed.
+    connections gain nothing: however many are open, answers to invalid keys come one delay at a
+    time. None is refused early instead, as a quick refusal would be a quick answer (the key was
+    not valid) and many connections would buy many of them; and a refusal before the key is
+    looked at would turn away the valid keys of everyone behind the same address. Valid keys are
+    never delayed.
     """
 
     def __init__(
@@ -119,7 +122,6 @@ class FailureThrottle:
         window_seconds: int = 60,
         base_delay: float = 0.05,
         max_delay: float = 2.0,
-        max_waiting: int = 8,
     ) -> None:
         from ayeto.ratelimit import SharedStorage
 
@@ -128,7 +130,6 @@ class FailureThrottle:
         self.window_seconds = window_seconds
         self.base_delay = base_delay
         self.max_delay = max_delay
-        self.max_waiting = max_waiting
         # Doublings after which the delay is at the cap. The power is never taken past it: at the
         # 1,035th failure `2 ** (excess - 1)` no longer fits in a float.
         self._doublings = max(0, math.ceil(math.log2(max_delay / base_delay)))
@@ -142,19 +143,6 @@ class FailureThrottle:
         if excess <= 0:
             return 0.0
         return min(self.max_delay, math.ldexp(self.base_delay, min(excess - 1, self._doublings)))
-
-    def admit(self, client: str) -> None:
-        """Raises RateLimited when `client` already has `max_waiting` failures in line.
-
-        Called before the key is looked at: the refusal must not tell a valid key from another.
-        """
-        line = self._lines.get(client)
-        if line is not None and line.waiting >= self.max_waiting:
-            raise RateLimited(
-                f"too many invalid API keys from this client; retry in "
-                f"{math.ceil(self.max_delay)} s",
-                math.ceil(self.max_delay),
-            )
 
     async def record_failure(self, client: str) -> float:
         """Count one failure of `client`; returns how many seconds to wait before answering."""

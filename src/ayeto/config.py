@@ -80,7 +80,8 @@ def redis_url(raw: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionOptions:
-    """How the server holds its database connections (SQLite uses only the statement timeout)."""
+    """How the server holds its database connections (SQLite: its read connections' pool sizes
+    and timeout, and the statement timeout; the rest is PostgreSQL's)."""
 
     pool_size: int = 10
     max_overflow: int = 10

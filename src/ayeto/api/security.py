@@ -32,8 +32,6 @@ _scheme = APIKeyHeader(
 async def _principal(request: Request, key: Annotated[str | None, Security(_scheme)]) -> Principal:
     shared = services(request)
     client = request.client.host if request.client else "unknown"
-    if key:
-        shared.throttle.admit(client)
     try:
         principal = await shared.call(authenticate, shared.store, key, now_ms())
     except Unauthorized as exc:

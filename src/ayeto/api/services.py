@@ -34,9 +34,11 @@ class Services:
         )
 
     async def call(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run a blocking store call: on the event loop for an embedded store, else in a thread."""
-        if self.store.inline:
-            return function(*args, **kwargs)
+        """Run a blocking store call in a worker thread, whatever the database.
+
+        Even SQLite's calls: a slow query, or a wait for a free connection, then holds up that
+        thread alone, never the event loop and every other request with it.
+        """
         return await run_in_threadpool(function, *args, **kwargs)
 
 

@@ -33,16 +33,17 @@ def open_store(
     from ayeto.store import dialects, migrations
     from ayeto.store.sql import SqlStore
 
-    engine, dialect = dialects.create(url, options)
+    readers, writer, dialect = dialects.create(url, options)
+    store = SqlStore(readers, dialect, writer)
     try:
         if not create:
-            migrations.require_current(engine, dialect)
-        elif migrations.upgrade(engine, dialect) and on_create is not None:
+            migrations.require_current(writer, dialect)
+        elif migrations.upgrade(writer, dialect) and on_create is not None:
             on_create()
     except Exception:
-        engine.dispose()
+        store.close()
         raise
-    return SqlStore(engine, dialect)
+    return store
 
 
 def __getattr__(name: str) -> object:

@@ -34,14 +34,19 @@ class ApiKey:
 
 
 class Store(Protocol):
-    """A conversation store. Every conversation operation is scoped to one owner (a user id)."""
+    """A conversation store. Every conversation operation is scoped to one owner (a user id).
 
-    #: True when calls are short and local (an embedded database), so the server may run them on
-    #: its event loop instead of paying a thread hand-off per request.
-    inline: bool
+    Calls block: the server makes them from worker threads, never from its event loop.
+    """
 
     def find(self, owner: str, query: Query) -> Iterator[list[Document]]:
-        """The owner's conversations matching `query`, in order, in batches (one snapshot)."""
+        """The owner's conversations matching `query`, in order, in non-empty batches.
+
+        Which conversations match, and their order, is read once, with the first batch. Every
+        later batch is read when asked for, in a transaction of its own, so that nothing is held
+        between batches however slowly they are consumed: a conversation deleted in between is
+        left out, and one changed in between is as it is then.
+        """
         ...
 
     def get(self, owner: str, conversation_id: str, now: int) -> Document:

@@ -91,10 +91,10 @@ def install(engine: Engine, milliseconds: int) -> None:
     def _connect(_dialect: Any, _record: Any, _args: Sequence[Any], kwargs: dict[str, Any]) -> None:
         kwargs["factory"] = _Connection
 
-    @event.listens_for(engine, "begin")
+    # First among the engine's listeners: before the dialect's own issues BEGIN.
+    @event.listens_for(engine, "begin", insert=True)
     def _budget(connection: Connection) -> None:
         # Once per transaction: a read's statements have the budget, a write's none (`_Clock`).
-        # This runs before the dialect's own listener issues BEGIN (registered after this one).
         clock = connection.connection.dbapi_connection.clock  # type: ignore[union-attr]
         clock.seconds = math.inf if connection.get_execution_options().get("write") else seconds
 

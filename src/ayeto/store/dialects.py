@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event, func, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.elements import ColumnElement
 
 from ayeto.config import ConnectionOptions
@@ -34,8 +35,6 @@ class Dialect:
     name: ClassVar[str]
     # SQLite sorts nulls lowest by itself; PostgreSQL sorts them highest unless told.
     explicit_null_order: ClassVar[bool]
-    # An embedded database answers in microseconds: calls may run on the event loop.
-    inline: ClassVar[bool]
     # Execution options that make a read transaction one consistent snapshot.
     snapshot: ClassVar[dict[str, str]] = {}
 
@@ -46,6 +45,10 @@ class Dialect:
     def pattern(self, pattern: str) -> str:
         """The value to bind for RE2 `pattern` (it is valid: see query.py) in `regex`."""
         return pattern
+
+    def engines(self, url: URL, options: ConnectionOptions) -> tuple[Engine, Engine]:
+        """The engine reads run on, and the one writes run on (the same, where it can be)."""
+        raise NotImplementedError
 
     def lock_schema(self, connection: Connection) -> None:
         """Serialize schema migrations between processes that start at once."""
@@ -67,7 +70,6 @@ class Dialect:
 class SQLite(Dialect):
     name = "sqlite"
     explicit_null_order = False
-    inline = True
     function = "ayeto_regexp"
     # How SQLite says a statement is beyond its compile-time limits: the statement's fault, not
     # the database's (sqlite3 raises them all as OperationalError).
@@ -89,14 +91,33 @@ class SQLite(Dialect):
     def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
         return func.ayeto_regexp(pattern, column).is_(True)
 
-    def engine(self, url: URL, options: ConnectionOptions) -> Engine:
+    def engines(self, url: URL, options: ConnectionOptions) -> tuple[Engine, Engine]:
+        """A pool of read connections, and the one connection every write of this process takes.
+
+        WAL lets the readers run beside the writer, each in its own worker thread. Writes queue
+        for the writer (in threads too, never on the event loop) instead of contending for
+        SQLite's lock, one transaction at a time: the one place where they are serialized.
+        """
+        readers = self.engine(url, options.pool_size, options.max_overflow, options.pool_timeout)
+        writer = self.engine(url, 1, 0, options.pool_timeout)
+        for engine in (readers, writer):
+            budget.install(engine, options.statement_timeout_ms)
+        return readers, writer
+
+    def engine(self, url: URL, pool_size: int, max_overflow: int, pool_timeout: float) -> Engine:
         engine = create_engine(
             url.set(drivername="sqlite+pysqlite"),
             query_cache_size=STATEMENT_CACHE,
-            # Connections move between the event loop and worker threads (CLI, streaming).
+            poolclass=QueuePool,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            # The connection used last comes first: its page and statement caches are warm, and
+            # under light load a few connections serve every request.
+            pool_use_lifo=True,
+            # A connection serves whichever worker thread takes it from the pool.
             connect_args={"check_same_thread": False},
         )
-        budget.install(engine, options.statement_timeout_ms)
 
         @event.listens_for(engine, "connect")
         def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -125,7 +146,6 @@ class SQLite(Dialect):
 class PostgreSQL(Dialect):
     name = "postgresql"
     explicit_null_order = True
-    inline = False
     # SQLite's read transactions are snapshots already (WAL); READ COMMITTED's are not.
     snapshot: ClassVar[dict[str, str]] = {"isolation_level": "REPEATABLE READ"}
     # Any constant will do, as long as it is the same in every process.
@@ -167,6 +187,11 @@ class PostgreSQL(Dialect):
         if encoding != "UTF8":
             raise RuntimeError(f"ayeto needs a database with encoding UTF8, not {encoding}")
 
+    def engines(self, url: URL, options: ConnectionOptions) -> tuple[Engine, Engine]:
+        # The server serializes concurrent writes itself (row locks); one pool serves both.
+        engine = self.engine(url, options)
+        return engine, engine
+
     def engine(self, url: URL, options: ConnectionOptions) -> Engine:
         return create_engine(
             url.set(drivername="postgresql+psycopg"),
@@ -192,13 +217,18 @@ class PostgreSQL(Dialect):
         )
 
 
-def create(url: str, options: ConnectionOptions | None = None) -> tuple[Engine, Dialect]:
+def create(url: str, options: ConnectionOptions | None = None) -> tuple[Engine, Engine, Dialect]:
+    """The engines for reads and for writes of the database at `url`, and its dialect."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    dialect: Dialect
     if backend == "sqlite":
-        sqlite = SQLite()
-        return sqlite.engine(parsed, options or ConnectionOptions()), sqlite
-    if backend in ("postgresql", "postgres"):
-        postgres = PostgreSQL()
-        return postgres.engine(parsed, options or ConnectionOptions()), postgres
-    raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}")
+        dialect = SQLite()
+    elif backend in ("postgresql", "postgres"):
+        dialect = PostgreSQL()
+    else:
+        raise ValueError(
+            f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}"
+        )
+    readers, writer = dialect.engines(parsed, options or ConnectionOptions())
+    return readers, writer, dialect

@@ -84,6 +84,9 @@ _GET = (
 )
 _DELETE = delete(conversations).where(_C.owner_id == _OWNER, _C.id == _ID)
 _OWNER_OF = select(_C.owner_id).where(_C.id == _ID).limit(1)
+_BY_IDS = select(*_CONVERSATION_COLUMNS).where(
+    _C.owner_id == _OWNER, _C.id.in_(bindparam("ids", expanding=True))
+)
 _MESSAGES = (
     select(*_MESSAGE_COLUMNS)
     .where(_M.owner_id == _OWNER, _M.conversation_id.in_(bindparam("ids", expanding=True)))
@@ -107,20 +110,41 @@ _COMPARISONS: dict[Op, Callable[[Any, Any], ColumnElement[bool]]] = {
 
 
 class SqlStore:
-    def __init__(self, engine: Engine, dialect: Dialect) -> None:
+    """The store over `engine`, and `writer` for every write (by default the same engine)."""
+
+    def __init__(self, engine: Engine, dialect: Dialect, writer: Engine | None = None) -> None:
         self.engine = engine
+        self.writer = engine if writer is None else writer
         self.dialect = dialect
-        self.inline = dialect.inline
         self._page_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_page)
 
     # -- conversations ---------------------------------------------------------------------------
 
     def find(self, owner: str, query: Query) -> Iterator[list[Document]]:
+        # A client may take its time reading a large answer: no transaction, and no connection,
+        # may wait on it (they are few, and shared by every request). So the first read decides
+        # the matches and their order, keeping only the ids after the first batch (small), and
+        # each later batch is read in a short transaction of its own, released before it is
+        # handed on. Yields come after each transaction ends, never inside one.
+        statement, values = self._page(owner, query)
         with self._read() as connection:
-            statement, values = self._page(owner, query)
-            rows = connection.execute(statement, values, execution_options=_STREAMING)
-            for page in rows.partitions(BATCH):
-                yield _documents(connection, owner, page)
+            pages = connection.execute(statement, values, execution_options=_STREAMING).partitions(
+                BATCH
+            )
+            first = _documents(connection, owner, next(pages, []))
+            later = [row[0] for page in pages for row in page]
+        if first:
+            yield first
+        for start in range(0, len(later), BATCH):
+            if batch := self._by_ids(owner, later[start : start + BATCH]):
+                yield batch
+
+    def _by_ids(self, owner: str, ids: list[str]) -> list[Document]:
+        """The owner's conversations with these ids, in this order; deleted ones are left out."""
+        with self._read() as connection:
+            rows = connection.execute(_BY_IDS, {"owner": owner, "ids": ids})
+            found = {row[0]: row for row in rows}
+            return _documents(connection, owner, [found[id_] for id_ in ids if id_ in found])
 
     def page_statement(self, owner: str, query: Query) -> Select[Any]:
         """The query behind a `find` page, values bound (its messages come from a second one)."""
@@ -226,15 +250,16 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.writer.dispose()
 
     # -- helpers ---------------------------------------------------------------------------------
 
     def _read(self) -> _Transaction:
-        # A snapshot: the batches of one answer, and their messages, all see the same data.
+        # A snapshot: conversations and their messages, read by two statements, agree.
         return _Transaction(self.engine, self.dialect, write=False)
 
     def _write(self) -> _Transaction:
-        return _Transaction(self.engine, self.dialect, write=True)
+        return _Transaction(self.writer, self.dialect, write=True)
 
     def _page(self, owner: str, query: Query) -> tuple[Select[Any], dict[str, Any]]:
         """The statement for the shape of `query` (built once per shape), and its values."""
