@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -87,6 +88,18 @@ def test_a_write_under_the_same_budget_succeeds(budgeted: Store) -> None:
     assert stamped["accessed"] == {"user_id": ALICE, "timestamp": 1_800_000_000_000}
     budgeted.delete(ALICE, first["id"])
     assert _count(budgeted) == CONVERSATIONS + 10 - 1
+
+
+def test_reads_on_other_threads_keep_their_own_budget(budgeted: Store) -> None:
+    """Each connection has its own clock: a heavy read timed out on one thread does not end,
+    or lend its deadline to, the light reads that other threads make meanwhile."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        heavy = [pool.submit(lambda: list(budgeted.find(ALICE, HEAVY_QUERY))) for _ in range(2)]
+        light = [pool.submit(_count, budgeted) for _ in range(20)]
+        for future in heavy:
+            with pytest.raises(QueryTimeout):
+                future.result()
+        assert [future.result() for future in light] == [CONVERSATIONS] * 20
 
 
 def test_sqlite_never_cuts_a_write_short(sqlite_url: str) -> None:
