@@ -181,7 +181,30 @@ MISTAKES = {
         ("serve", "--workers", "0"),
         "error: Invalid value for --workers: Input should be greater than or equal to 1",
     ),
+    "no time for a head": Mistake(
+        ("serve", "--header-timeout", "0"),
+        "error: --header-timeout takes a number of seconds above 0, not 0",
+    ),
+    "body timeout not a number, from the environment": Mistake(
+        ("serve",),
+        "error: AYETO_BODY_TIMEOUT takes a number of seconds above 0, not nan",
+        env={"AYETO_BODY_TIMEOUT": "nan"},
+    ),
+    "head limit too small": Mistake(
+        ("serve", "--max-header-bytes", "100"),
+        "error: Invalid value for --max-header-bytes: "
+        "Input should be greater than or equal to 1024",
+    ),
+    "no concurrency": Mistake(
+        ("serve", "--limit-concurrency", "0"),
+        "error: Invalid value for --limit-concurrency: Input should be greater than or equal to 1",
+    ),
     # 4. settings from the environment name the variable; serve checks them before starting.
+    "keep-alive not a number": Mistake(
+        ("keys", "list"),
+        "error: AYETO_TIMEOUT_KEEP_ALIVE takes a number of seconds above 0, not 'abc'",
+        env={"AYETO_TIMEOUT_KEEP_ALIVE": "abc"},
+    ),
     "body limit not a number": Mistake(
         ("keys", "list"),
         "error: AYETO_MAX_BODY_BYTES takes a whole number of at least 1, not 'abc'",

@@ -13,6 +13,7 @@ SQLAlchemy, Alembic and the server are imported inside the commands that use the
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 import secrets
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Final, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Final, NoReturn
 
 import typer
 from rich.console import Console
@@ -38,8 +39,10 @@ from ayeto.config import (
     FORWARDED_FORMS,
     MAX_PORT,
     METRICS_FORMS,
+    MIN_HEADER_BYTES,
     RATE_LIMIT_FORMS,
     REDIS_FORMS,
+    HttpLimits,
     InvalidSetting,
     LogFormat,
     LogLevel,
@@ -71,6 +74,7 @@ app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
 
 URL_FORMS: Final = "sqlite:///PATH or postgresql://USER@HOST/NAME"
+_LIMITS: Final = HttpLimits()
 _BACKENDS: Final = ("sqlite", "postgresql", "postgres")
 
 
@@ -251,6 +255,16 @@ def _metrics(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
         _fail(f"{_origin(ctx, param)} takes {METRICS_FORMS}, not {value!r}", 2)
 
 
+def _seconds(ctx: typer.Context, param: typer.CallbackParam, value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        _fail(f"{_origin(ctx, param)} takes a number of seconds above 0, not {value:g}", 2)
+    return value
+
+
+def _seconds_option(envvar: str, help: str) -> Any:
+    return typer.Option(envvar=envvar, callback=_seconds, metavar="SECONDS", help=help)
+
+
 def _rate_limit(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
     if value is None:
         return None
@@ -337,6 +351,45 @@ def serve(
             "(redis://HOST:PORT/DB). Default: each process counts alone.",
         ),
     ] = "",
+    timeout_keep_alive: Annotated[
+        float,
+        _seconds_option(
+            "AYETO_TIMEOUT_KEEP_ALIVE",
+            "Close an idle keep-alive connection after this long.",
+        ),
+    ] = _LIMITS.timeout_keep_alive,
+    header_timeout: Annotated[
+        float,
+        _seconds_option(
+            "AYETO_HEADER_TIMEOUT",
+            "Close a connection whose request line and headers take longer to arrive.",
+        ),
+    ] = _LIMITS.header_timeout,
+    body_timeout: Annotated[
+        float,
+        _seconds_option(
+            "AYETO_BODY_TIMEOUT",
+            "Close a connection whose request body pauses longer than this.",
+        ),
+    ] = _LIMITS.body_timeout,
+    max_header_bytes: Annotated[
+        int,
+        typer.Option(
+            envvar="AYETO_MAX_HEADER_BYTES",
+            min=MIN_HEADER_BYTES,
+            metavar="BYTES",
+            help="Answer 431 to a request whose request line and headers are larger.",
+        ),
+    ] = _LIMITS.max_header_bytes,
+    limit_concurrency: Annotated[
+        int,
+        typer.Option(
+            envvar="AYETO_LIMIT_CONCURRENCY",
+            min=1,
+            metavar="N",
+            help="Answer 503 while a worker holds this many connections or requests.",
+        ),
+    ] = _LIMITS.limit_concurrency,
 ) -> None:
     """Run the API server."""
     import uvicorn
@@ -362,6 +415,7 @@ def serve(
     finally:
         store.close()
     # Every worker process builds its app from the environment (see `app_from_env`).
+    # The protocol (`ayeto.api.protocol`) reads its limits there too.
     os.environ.update(
         AYETO_DATABASE_URL=db,
         AYETO_LOG_LEVEL=log_level,
@@ -369,6 +423,11 @@ def serve(
         AYETO_METRICS=metrics,
         AYETO_RATE_LIMIT=rate_limit,
         AYETO_REDIS_URL=redis_url,
+        AYETO_TIMEOUT_KEEP_ALIVE=str(timeout_keep_alive),
+        AYETO_HEADER_TIMEOUT=str(header_timeout),
+        AYETO_BODY_TIMEOUT=str(body_timeout),
+        AYETO_MAX_HEADER_BYTES=str(max_header_bytes),
+        AYETO_LIMIT_CONCURRENCY=str(limit_concurrency),
     )
     with _shared_metrics(address):
         uvicorn.run(
@@ -378,7 +437,9 @@ def serve(
             port=port,
             workers=workers,
             loop="uvloop",
-            http="httptools",
+            # httptools, bounded: see `ayeto.api.protocol`.
+            http="ayeto.api.protocol:Protocol",
+            timeout_keep_alive=timeout_keep_alive,  # type: ignore[arg-type]
             access_log=False,
             log_config=logs.config(log_level, log_format),
             server_header=False,

@@ -18,6 +18,8 @@ DEFAULT_PORT: Final = 8000
 MAX_PORT: Final = 65535
 # A `find` body is a handful of filters; anything this large is a mistake or an attack.
 MAX_BODY_BYTES: Final = 1024 * 1024
+# A head smaller than this could not carry an API key, a request id and a proxy's headers.
+MIN_HEADER_BYTES: Final = 1024
 
 # Per API key, in the notation of the `limits` library; a key may carry its own.
 DEFAULT_RATE_LIMIT: Final = "600/minute"
@@ -100,8 +102,8 @@ def redis_url(raw: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionOptions:
-    """How the server holds its database connections (SQLite: its read connections; the pool
-    sizes and timeout only, the rest is PostgreSQL's)."""
+    """How the server holds its database connections (SQLite: its read connections' pool sizes
+    and timeout, and the statement timeout; the rest is PostgreSQL's)."""
 
     pool_size: int = 10
     max_overflow: int = 10
@@ -109,8 +111,25 @@ class ConnectionOptions:
     pool_timeout: float = 10.0
     # Seconds to establish a connection before giving up (503).
     connect_timeout: int = 5
-    # Milliseconds any one statement may run; a longer one is cancelled (400).
+    # Milliseconds any one statement may run; a longer one is cancelled (400). On SQLite only
+    # reads are timed (see `store.budget`).
     statement_timeout_ms: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one client connection may hold of the server (`ayeto serve`; see `api.protocol`)."""
+
+    # Seconds an idle keep-alive connection stays open.
+    timeout_keep_alive: float = 5.0
+    # Seconds a client has to send a request's head (its request line and headers).
+    header_timeout: float = 10.0
+    # Seconds a client may pause between two parts of a request's body.
+    body_timeout: float = 10.0
+    # Bytes of a request's head; a larger one is answered 431 before it is read on.
+    max_header_bytes: int = 64 * 1024
+    # Connections (or requests in progress) beyond which a request is answered 503.
+    limit_concurrency: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +147,14 @@ class Settings:
     # Shared rate-limit counts for every worker and host; None counts in each process.
     redis_url: str | None = None
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
+    http: HttpLimits = field(default_factory=HttpLimits)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         """The settings `env` gives; raises InvalidSetting for the first value that is wrong."""
         read = _Reader(env)
         defaults = ConnectionOptions()
+        limits = HttpLimits()
         return cls(
             database_url=read.text("AYETO_DATABASE_URL", DEFAULT_DATABASE_URL),
             host=read.text("AYETO_HOST", DEFAULT_HOST),
@@ -155,6 +176,17 @@ class Settings:
                 statement_timeout_ms=read.whole(
                     "AYETO_DB_STATEMENT_TIMEOUT_MS", defaults.statement_timeout_ms
                 ),
+            ),
+            http=HttpLimits(
+                timeout_keep_alive=read.seconds(
+                    "AYETO_TIMEOUT_KEEP_ALIVE", limits.timeout_keep_alive
+                ),
+                header_timeout=read.seconds("AYETO_HEADER_TIMEOUT", limits.header_timeout),
+                body_timeout=read.seconds("AYETO_BODY_TIMEOUT", limits.body_timeout),
+                max_header_bytes=read.whole(
+                    "AYETO_MAX_HEADER_BYTES", limits.max_header_bytes, MIN_HEADER_BYTES
+                ),
+                limit_concurrency=read.whole("AYETO_LIMIT_CONCURRENCY", limits.limit_concurrency),
             ),
         )
 

@@ -14,6 +14,12 @@ AyetoError
 
 from __future__ import annotations
 
+from typing import Final
+
+# One text for both databases: a statement past `AYETO_DB_STATEMENT_TIMEOUT_MS` (PostgreSQL's
+# `statement_timeout`, SQLite's progress handler in `store.budget`).
+QUERY_TIMEOUT: Final = "the query ran past the statement timeout; simplify its filters or regex"
+
 
 class AyetoError(Exception):
     status_code = 500

@@ -15,9 +15,10 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.elements import ColumnElement
 
 from ayeto.config import ConnectionOptions
-from ayeto.errors import BadRequest, QueryTimeout, Unavailable
+from ayeto.errors import QUERY_TIMEOUT, BadRequest, QueryTimeout, Unavailable
 from ayeto.patterns import search
 from ayeto.pg_regex import to_postgres
+from ayeto.store import budget
 
 UNAVAILABLE = "the database is unavailable; try again shortly"
 BUSY = "the database is busy; try again shortly"
@@ -81,6 +82,8 @@ class SQLite(Dialect):
 
     def translate(self, error: Exception) -> Exception:
         cause = str(error.orig) if isinstance(error, DBAPIError) else ""
+        if cause == "interrupted":  # by the time budget, nothing else (see `budget`)
+            return QueryTimeout(QUERY_TIMEOUT)
         if cause.startswith(self.too_complex):
             return BadRequest(f"{TOO_COMPLEX}: {cause}")
         return super().translate(error)
@@ -97,6 +100,8 @@ class SQLite(Dialect):
         """
         readers = self.engine(url, options.pool_size, options.max_overflow, options.pool_timeout)
         writer = self.engine(url, 1, 0, options.pool_timeout)
+        for engine in (readers, writer):
+            budget.install(engine, options.statement_timeout_ms)
         return readers, writer
 
     def engine(self, url: URL, pool_size: int, max_overflow: int, pool_timeout: float) -> Engine:
@@ -165,9 +170,7 @@ class PostgreSQL(Dialect):
 
         cause = error.orig if isinstance(error, DBAPIError) else None
         if isinstance(cause, QueryCanceled):
-            return QueryTimeout(
-                "the query ran past the statement timeout; simplify its filters or regex"
-            )
+            return QueryTimeout(QUERY_TIMEOUT)
         if isinstance(cause, InvalidRegularExpression):
             # A valid translation PostgreSQL still cannot run, e.g. "too complex".
             return BadRequest(

@@ -1,0 +1,102 @@
+"""A time budget for SQLite's reads, as PostgreSQL's `statement_timeout` gives it.
+
+SQLite has no statement timeout, so one heavy `find` (a regex over every message) would run as
+long as it likes. Its progress handler is called every few hundred virtual-machine instructions
+while a statement runs; ours tells SQLite to stop once the statement has spent its budget, and
+SQLite raises `OperationalError("interrupted")`, which the dialect answers as PostgreSQL's
+cancelled statement (`errors.QUERY_TIMEOUT`).
+
+The budget starts with each statement, and again with each batch of a streamed answer (as
+PostgreSQL times each `FETCH` of a server-side cursor): a streamed answer that waits on its
+client between batches is not cut short for it. Only statements of read transactions are
+budgeted: a write (an access stamp, a delete, an import, a migration) is never cut short. The
+state is per connection, so reads on many threads each keep their own.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import Connection
+
+# Virtual-machine instructions between two looks at the clock: a look costs a Python call and a
+# `time.monotonic()`, some 100 ns, a small share of the microseconds these instructions take.
+INSTRUCTIONS: Final = 1000
+
+
+class _Clock:
+    """When the statement now running on one connection must stop."""
+
+    __slots__ = ("deadline", "seconds")
+
+    def __init__(self) -> None:
+        # No budget until a read transaction sets one (connection set-up, writes).
+        self.seconds = math.inf
+        self.deadline = math.inf
+
+    def spent(self) -> bool:
+        """SQLite's progress handler: true (stop the statement) once past the deadline."""
+        return time.monotonic() > self.deadline
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose statements, and each batch of a streamed answer, start the clock.
+
+    The rows of an answer read at once (`fetchone`, `fetchall`) run on their statement's clock,
+    as PostgreSQL times a whole statement; wrapping them would cost a Python call per row.
+    """
+
+    def __init__(self, connection: _Connection) -> None:
+        super().__init__(connection)
+        self._clock = connection.clock
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        clock = self._clock
+        clock.deadline = time.monotonic() + clock.seconds
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> _Cursor:
+        clock = self._clock
+        clock.deadline = time.monotonic() + clock.seconds
+        return super().executemany(sql, seq_of_parameters)
+
+    def fetchmany(self, size: int | None = 1) -> list[Any]:
+        clock = self._clock
+        clock.deadline = time.monotonic() + clock.seconds
+        return super().fetchmany(size)
+
+
+class _Connection(sqlite3.Connection):
+    """An SQLite connection with a clock, whose cursors are `_Cursor`s."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = _Clock()
+        self.set_progress_handler(self.clock.spent, INSTRUCTIONS)
+
+    def cursor(self, factory: Any = _Cursor) -> Any:
+        return super().cursor(factory)
+
+
+def install(engine: Engine, milliseconds: int) -> None:
+    """Give each read statement of `engine` (an SQLite engine) `milliseconds` to run."""
+    seconds = milliseconds / 1000
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, _args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        kwargs["factory"] = _Connection
+
+    # First among the engine's listeners: before the dialect's own issues BEGIN.
+    @event.listens_for(engine, "begin", insert=True)
+    def _budget(connection: Connection) -> None:
+        # Once per transaction: a read's statements have the budget, a write's none (`_Clock`).
+        clock = connection.connection.dbapi_connection.clock  # type: ignore[union-attr]
+        clock.seconds = math.inf if connection.get_execution_options().get("write") else seconds
+
+
+__all__ = ["INSTRUCTIONS", "install"]

@@ -1,0 +1,157 @@
+"""The query time budget (`AYETO_DB_STATEMENT_TIMEOUT_MS`): a read past it is a 400 on both
+databases (PostgreSQL's `statement_timeout`, SQLite's progress handler), a write is never cut
+short, and the connection serves the next request."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+from starlette.testclient import TestClient
+
+from ayeto.api import create_app
+from ayeto.auth import create_key
+from ayeto.config import ConnectionOptions, Settings
+from ayeto.errors import QUERY_TIMEOUT, QueryTimeout
+from ayeto.query import FIELDS, MAX_FILTERS, Condition, Op, Query
+from ayeto.store import SqlStore, Store, open_store
+from tests.factories import ALICE, conversation, message
+
+FIND = "/api/v3/conversation/find"
+GET = "/api/v3/conversation/get"
+DELETE = "/api/v3/conversation/delete"
+TINY_BUDGET_MS = 50
+TIMED_OUT = {"detail": QUERY_TIMEOUT}
+
+CONVERSATIONS = 200
+# Text the patterns below match only at its end, so each of them searches all of it: some 500 MB
+# of regex search in all, seconds of work on either database against a budget of 50 ms.
+FILLER = "the quick brown fox jumps over the lazy dog " * 1100
+
+
+def _patterns() -> list[str]:
+    # A character class first: no literal prefix lets the engine skip ahead.
+    return [f"(?i)[a-z]+ [0-9]+ [a-z]+ {n}q" for n in range(MAX_FILTERS)]
+
+
+CONTENT = FILLER + "".join(f"word 1 word {n}q " for n in range(MAX_FILTERS))
+HEAVY = {"filters": [["messages.content", "regex", pattern] for pattern in _patterns()]}
+HEAVY_QUERY = Query(
+    conditions=tuple(Condition(FIELDS["messages.content"], Op.REGEX, p) for p in _patterns())
+)
+
+
+def _documents() -> list[dict[str, object]]:
+    return [
+        conversation(ALICE, name=f"conversation {n}", messages=[message(content=CONTENT)])
+        for n in range(CONVERSATIONS)
+    ]
+
+
+def _count(store: Store) -> int:
+    """How many conversations ALICE has: the length of a page that starts near the end (its
+    messages are read only for that page, so the check itself stays far within the budget)."""
+    near_end = CONVERSATIONS - 5
+    found = sum(len(batch) for batch in store.find(ALICE, Query(offset=near_end, limit=50)))
+    return near_end + found
+
+
+@pytest.fixture
+def budgeted(database_url: str) -> Iterator[Store]:
+    """A store whose statements have 50 ms, holding the data the heavy query searches."""
+    loader = open_store(database_url)
+    loader.upsert(_documents())
+    loader.close()
+    opened = open_store(database_url, ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS))
+    yield opened
+    opened.close()
+
+
+def test_a_read_past_the_budget_is_a_query_timeout(budgeted: Store) -> None:
+    with pytest.raises(QueryTimeout) as refused:
+        list(budgeted.find(ALICE, HEAVY_QUERY))
+    assert refused.value.detail == QUERY_TIMEOUT
+    # The interrupted connection answers the next read.
+    assert _count(budgeted) == CONVERSATIONS
+
+
+def test_a_write_under_the_same_budget_succeeds(budgeted: Store) -> None:
+    with pytest.raises(QueryTimeout):
+        list(budgeted.find(ALICE, HEAVY_QUERY))
+    assert budgeted.upsert([conversation(ALICE, messages=[message()]) for _ in range(10)]) == 10
+    (first,) = (d for batch in budgeted.find(ALICE, Query(limit=1)) for d in batch)
+    stamped = budgeted.get(ALICE, first["id"], 1_800_000_000_000)
+    assert stamped["accessed"] == {"user_id": ALICE, "timestamp": 1_800_000_000_000}
+    budgeted.delete(ALICE, first["id"])
+    assert _count(budgeted) == CONVERSATIONS + 10 - 1
+
+
+def test_reads_on_other_threads_keep_their_own_budget(budgeted: Store) -> None:
+    """Each connection has its own clock: a heavy read timed out on one thread does not end,
+    or lend its deadline to, the light reads that other threads make meanwhile."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        heavy = [pool.submit(lambda: list(budgeted.find(ALICE, HEAVY_QUERY))) for _ in range(2)]
+        light = [pool.submit(_count, budgeted) for _ in range(20)]
+        for future in heavy:
+            with pytest.raises(QueryTimeout):
+                future.result()
+        assert [future.result() for future in light] == [CONVERSATIONS] * 20
+
+
+def test_sqlite_never_cuts_a_write_short(sqlite_url: str) -> None:
+    """With 1 ms a read would be cut short, and every write takes longer than that: the
+    migrations, a chunk of 500 conversations, the cascade of a delete."""
+    store = open_store(sqlite_url, ConnectionOptions(statement_timeout_ms=1))
+    try:
+        many = [
+            conversation(ALICE, messages=[message(content=FILLER[:1000]) for _ in range(5)])
+            for _ in range(2000)
+        ]
+        assert store.upsert(many) == 2000
+        with pytest.raises(QueryTimeout):
+            list(store.find(ALICE, HEAVY_QUERY))
+        store.delete(ALICE, many[0]["id"])
+        assert store.get(ALICE, many[1]["id"], 1_800_000_000_000)["id"] == many[1]["id"]
+    finally:
+        store.close()
+
+
+def test_the_api_answers_a_read_past_the_budget_with_a_400(
+    budgeted: Store, database_url: str
+) -> None:
+    settings = replace(
+        Settings(database_url=database_url),
+        connection=ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS),
+    )
+    key = create_key(budgeted, ALICE, scopes=("ayeto.conversation",))[0]
+    with TestClient(create_app(budgeted, settings)) as client:
+        client.headers["uni-api-key"] = key
+        refused = client.post(FIND, json=HEAVY)
+        assert (refused.status_code, refused.json()) == (400, TIMED_OUT)
+        found = client.post(FIND, json={"limit_to": 1})
+        assert found.status_code == 200
+        (first,) = found.json()
+        got = client.post(GET, params={"entity_id": first["id"]})
+        assert (got.status_code, got.json()["id"]) == (200, first["id"])
+        deleted = client.post(DELETE, params={"entity_id": first["id"]})
+        assert (deleted.status_code, deleted.json()) == (200, first["id"])
+
+
+def test_sqlite_times_only_the_reads(sqlite_url: str) -> None:
+    """Statements of read transactions have a deadline; those of writes have none."""
+    store = open_store(sqlite_url, ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS))
+    assert isinstance(store, SqlStore)
+    try:
+        for options, seconds in (({}, TINY_BUDGET_MS / 1000), ({"write": True}, math.inf)):
+            with store.engine.connect().execution_options(**options) as connection:
+                connection.exec_driver_sql("SELECT 1")
+                raw = connection.connection.dbapi_connection
+                assert isinstance(raw, sqlite3.Connection)
+                assert raw.clock.seconds == seconds
+                assert (raw.clock.deadline < math.inf) is (seconds < math.inf)
+    finally:
+        store.close()
