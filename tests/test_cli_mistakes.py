@@ -52,6 +52,7 @@ TOO_FAR = (
 )
 URL_FORMS = "sqlite:///PATH or postgresql://USER@HOST/NAME"
 FORWARDED_FORMS = "* or comma-separated IP addresses and networks such as 127.0.0.1,10.0.0.0/24"
+METRICS_FORMS = "on, off or HOST:PORT (serve /metrics there, apart from the API)"
 RATE_LIMIT_FORMS = "limits such as 600/minute, or several separated by ';' as 20/second;600/minute"
 REDIS_FORMS = "a URL such as redis://127.0.0.1:6379/0 (or rediss://, redis+unix://)"
 
@@ -142,6 +143,22 @@ MISTAKES = {
         ("serve",),
         f"error: AYETO_FORWARDED_ALLOW_IPS takes {FORWARDED_FORMS}, not '10.0.0.1/8'",
         env={"AYETO_FORWARDED_ALLOW_IPS": "10.0.0.1/8"},
+    ),
+    "metrics neither on, off nor an address": Mistake(
+        ("serve", "--metrics", "yes"),
+        f"error: --metrics takes {METRICS_FORMS}, not 'yes'",
+        setup="missing",
+    ),
+    "metrics port out of range, from the environment": Mistake(
+        ("serve",),
+        f"error: AYETO_METRICS takes {METRICS_FORMS}, not '127.0.0.1:70000'",
+        env={"AYETO_METRICS": "127.0.0.1:70000"},
+        setup="missing",
+    ),
+    "metrics setting read by another command": Mistake(
+        ("keys", "list"),
+        f"error: AYETO_METRICS takes {METRICS_FORMS}, not ':9100'",
+        env={"AYETO_METRICS": ":9100"},
     ),
     "rate limit not the notation": Mistake(
         ("serve", "--rate-limit", "600 a minute"),

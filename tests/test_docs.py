@@ -9,9 +9,11 @@ import pytest
 import typer
 
 from ayeto.cli import app
+from ayeto.metrics import Prometheus
 from ayeto.query import FIELDS, OPERATORS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+DEPLOY = (Path(__file__).resolve().parents[1] / "docs" / "deploy.md").read_text(encoding="utf-8")
 SOURCES = Path(__file__).resolve().parents[1] / "src" / "ayeto"
 
 
@@ -52,3 +54,16 @@ def _settings() -> set[str]:
 @pytest.mark.parametrize("variable", sorted(_settings()))
 def test_every_setting_is_documented(variable: str) -> None:
     assert f"`{variable}`" in README
+
+
+def _metrics() -> list[str]:
+    """Every metric's name as a query names it (a counter's with its `_total`)."""
+    return [
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in Prometheus().registry.collect()
+    ]
+
+
+@pytest.mark.parametrize("metric", _metrics())
+def test_every_metric_is_documented(metric: str) -> None:
+    assert f"| `{metric}` |" in DEPLOY

@@ -38,6 +38,7 @@ from ayeto.config import (
     DEFAULT_RATE_LIMIT,
     FORWARDED_FORMS,
     MAX_PORT,
+    METRICS_FORMS,
     MIN_HEADER_BYTES,
     RATE_LIMIT_FORMS,
     REDIS_FORMS,
@@ -46,6 +47,8 @@ from ayeto.config import (
     LogFormat,
     LogLevel,
     Settings,
+    metrics_address,
+    metrics_setting,
     rate_limit,
     redis_url,
     trusted_proxies,
@@ -245,6 +248,13 @@ def _trusted_proxies(ctx: typer.Context, param: typer.CallbackParam, value: str)
         _fail(f"{_origin(ctx, param)} takes {FORWARDED_FORMS}, not {value!r}", 2)
 
 
+def _metrics(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    try:
+        return metrics_setting(value)
+    except ValueError:
+        _fail(f"{_origin(ctx, param)} takes {METRICS_FORMS}, not {value!r}", 2)
+
+
 def _seconds(ctx: typer.Context, param: typer.CallbackParam, value: float) -> float:
     if not (math.isfinite(value) and value > 0):
         _fail(f"{_origin(ctx, param)} takes a number of seconds above 0, not {value:g}", 2)
@@ -312,6 +322,15 @@ def serve(
             help="Proxies whose X-Forwarded-For names the client (addresses, networks or *).",
         ),
     ] = "",
+    metrics: Annotated[
+        str,
+        typer.Option(
+            envvar="AYETO_METRICS",
+            metavar="on|off|HOST:PORT",
+            callback=_metrics,
+            help="Serve /metrics on the API's port, not at all, or on its own address.",
+        ),
+    ] = "on",
     rate_limit: Annotated[
         str,
         typer.Option(
@@ -382,6 +401,12 @@ def serve(
     retry = "AYETO_PORT={port} make demo" if demo else "--port {port}"
     if problem := cannot_listen(host, port, retry=retry):
         _fail(problem)
+    address = metrics_address(metrics)
+    if address is not None:
+        if address[1] == port:
+            _fail(f"--metrics {metrics}: the API listens on port {port}; pick another port", 2)
+        if problem := cannot_listen(*address, retry=f"--metrics {address[0]}:{{port}}"):
+            _fail(problem.replace("--port or AYETO_PORT", "--metrics or AYETO_METRICS"))
     # Checks the settings and creates or upgrades the schema once, before any worker starts.
     store = _open(db)
     try:
@@ -395,6 +420,7 @@ def serve(
         AYETO_DATABASE_URL=db,
         AYETO_LOG_LEVEL=log_level,
         AYETO_LOG_FORMAT=log_format,
+        AYETO_METRICS=metrics,
         AYETO_RATE_LIMIT=rate_limit,
         AYETO_REDIS_URL=redis_url,
         AYETO_TIMEOUT_KEEP_ALIVE=str(timeout_keep_alive),
@@ -403,23 +429,48 @@ def serve(
         AYETO_MAX_HEADER_BYTES=str(max_header_bytes),
         AYETO_LIMIT_CONCURRENCY=str(limit_concurrency),
     )
-    uvicorn.run(
-        "ayeto.api.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        # httptools, bounded: see `ayeto.api.protocol`.
-        http="ayeto.api.protocol:Protocol",
-        timeout_keep_alive=timeout_keep_alive,  # type: ignore[arg-type]
-        access_log=False,
-        log_config=logs.config(log_level, log_format),
-        server_header=False,
-        # uvicorn would trust 127.0.0.1 by default: any local client could name its own address.
-        proxy_headers=bool(forwarded_allow_ips),
-        forwarded_allow_ips=forwarded_allow_ips,
-    )
+    with _shared_metrics(address):
+        uvicorn.run(
+            "ayeto.api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            # httptools, bounded: see `ayeto.api.protocol`.
+            http="ayeto.api.protocol:Protocol",
+            timeout_keep_alive=timeout_keep_alive,  # type: ignore[arg-type]
+            access_log=False,
+            log_config=logs.config(log_level, log_format),
+            server_header=False,
+            # uvicorn trusts 127.0.0.1 by default: a local client could name its own address.
+            proxy_headers=bool(forwarded_allow_ips),
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
+
+
+@contextmanager
+def _shared_metrics(address: tuple[str, int] | None) -> Iterator[None]:
+    """Metrics every worker adds to, in a fresh directory removed at exit; served at `address`.
+
+    A directory left by an earlier run would add its counts to this one's.
+    """
+    import shutil
+    import tempfile
+
+    from ayeto.metrics import multiprocess_registry, share_between_processes
+
+    directory = Path(tempfile.mkdtemp(prefix="ayeto-metrics-"))
+    share_between_processes(directory)
+    try:
+        if address is not None:
+            # A thread of this, the supervising, process: it outlives any worker.
+            from prometheus_client import start_http_server
+
+            start_http_server(address[1], address[0], multiprocess_registry(directory))
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @app.command("demo")

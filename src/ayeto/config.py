@@ -33,6 +33,9 @@ FORWARDED_FORMS: Final = (
     "* or comma-separated IP addresses and networks such as 127.0.0.1,10.0.0.0/24"
 )
 
+# What `AYETO_METRICS` and `serve --metrics` take.
+METRICS_FORMS: Final = "on, off or HOST:PORT (serve /metrics there, apart from the API)"
+
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["console", "json"]
 LOG_LEVELS: Final[tuple[str, ...]] = get_args(LogLevel)
@@ -57,6 +60,25 @@ def trusted_proxies(raw: str) -> str:
         else:
             ipaddress.ip_address(entry)
     return ",".join(entries)
+
+
+def metrics_setting(raw: str) -> str:
+    """`raw` checked for `AYETO_METRICS`: `on`, `off` or HOST:PORT; ValueError otherwise."""
+    if raw.lower() in ("on", "off"):
+        return raw.lower()
+    metrics_address(raw)
+    return raw
+
+
+def metrics_address(setting: str) -> tuple[str, int] | None:
+    """The separate address a metrics setting names (`[::1]:9100` too), None for `on`/`off`."""
+    if setting in ("on", "off"):
+        return None
+    host, colon, port = setting.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not (colon and host and port.isascii() and port.isdigit() and 1 <= int(port) <= MAX_PORT):
+        raise ValueError(setting)
+    return host, int(port)
 
 
 def rate_limit(raw: str) -> str:
@@ -119,6 +141,8 @@ class Settings:
     log_level: LogLevel = "info"
     log_format: LogFormat = "console"
     max_body_bytes: int = MAX_BODY_BYTES
+    # `on`: /metrics on the API's port; `off`; or HOST:PORT, where `ayeto serve` serves them.
+    metrics: str = "on"
     rate_limit: str = DEFAULT_RATE_LIMIT
     # Shared rate-limit counts for every worker and host; None counts in each process.
     redis_url: str | None = None
@@ -143,6 +167,7 @@ class Settings:
                 "AYETO_RATE_LIMIT", DEFAULT_RATE_LIMIT, rate_limit, RATE_LIMIT_FORMS
             ),
             redis_url=read.checked("AYETO_REDIS_URL", None, redis_url, REDIS_FORMS),
+            metrics=read.checked("AYETO_METRICS", "on", metrics_setting, METRICS_FORMS),
             connection=ConnectionOptions(
                 pool_size=read.whole("AYETO_DB_POOL_SIZE", defaults.pool_size),
                 max_overflow=read.whole("AYETO_DB_MAX_OVERFLOW", defaults.max_overflow, 0),

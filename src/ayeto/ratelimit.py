@@ -33,6 +33,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from ayeto.errors import RateLimited
+from ayeto.metrics import Metrics
 
 log = logging.getLogger("ayeto.ratelimit")
 
@@ -84,8 +85,9 @@ class SharedStorage:
     Redis failing falls back to memory for `RETRY_SECONDS` at a time (see the module docstring).
     """
 
-    def __init__(self, redis_url: str | None = None) -> None:
+    def __init__(self, redis_url: str | None = None, metrics: Metrics | None = None) -> None:
         self.redis_url = redis_url
+        self.metrics = metrics or Metrics()
         self.memory = MemoryStorage()
         self._redis = None
         if redis_url is not None:
@@ -116,6 +118,7 @@ class SharedStorage:
         # The client's own errors arrive wrapped; a socket or a timeout may fail before it.
         except (StorageError, OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + RETRY_SECONDS
+            self.metrics.redis_failed()
             if not self._down:
                 self._down = True
                 log.error(

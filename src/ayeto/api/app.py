@@ -1,4 +1,4 @@
-"""The application factory: routes, error handlers, health checks and the OpenAPI document."""
+"""The application factory: routes, error handlers, health, metrics and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ayeto.api import errors, openapi, security, tracing
 from ayeto.api.routes import JSON, router
 from ayeto.api.services import Services, services
 from ayeto.config import Settings
+from ayeto.metrics import CONTENT_TYPE, Metrics, Prometheus
 from ayeto.store import Store, open_store
 
 DESCRIPTION = """\
@@ -27,10 +28,13 @@ header. A key sees only the conversations of the user it belongs to. Every error
 
 def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
     """The API over `store`; the store is closed when the application shuts down."""
+    settings = settings or Settings()
+    metrics = Metrics() if settings.metrics == "off" else Prometheus()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        metrics.close()
         app.state.services.limiter.storage.close()
         store.close()
 
@@ -43,11 +47,11 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         # `/find/` is not `/find`: an unknown path is a 404, not a redirect.
         redirect_slashes=False,
     )
-    app.state.services = Services.of(store, settings or Settings())
+    app.state.services = Services.of(store, settings, metrics)
     app.include_router(router)
     errors.install(app)
     security.install(app)
-    tracing.install(app)
+    tracing.install(app, metrics)
 
     @app.get("/", include_in_schema=False)
     async def root(request: Request) -> Response:
@@ -67,6 +71,14 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         if await shared.call(shared.store.is_ready):
             return Response(b'{"status":"ready"}', media_type=JSON)
         return errors.error_response(503, "database unavailable or schema not current")
+
+    # Outside the API's keys, as the health checks; `serve` may serve it on another address.
+    if settings.metrics == "on":
+
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus_metrics() -> Response:
+            """Prometheus' text format; in multiprocess mode, the sum over every worker."""
+            return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     openapi.install(app)
     return app

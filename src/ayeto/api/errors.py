@@ -13,6 +13,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from ayeto.api import tracing
+from ayeto.api.services import services
 from ayeto.errors import AyetoError, RateLimited, Unauthorized, Unavailable
 from ayeto.query import short
 
@@ -41,8 +42,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-async def _ayeto_error(_: Request, exc: Exception) -> Response:
+async def _ayeto_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AyetoError)
+    services(request).metrics.error(exc)
     headers = {}
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE

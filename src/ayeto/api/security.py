@@ -36,6 +36,7 @@ async def _principal(request: Request, key: Annotated[str | None, Security(_sche
         principal = await shared.call(authenticate, shared.store, key, now_ms())
     except Unauthorized as exc:
         if exc.detail != NOT_PROVIDED:
+            shared.metrics.invalid_key()
             await shared.throttle.failed(client)
         raise
     tracing.identify(request, principal.key_id)

@@ -1,4 +1,4 @@
-"""Every request leaves a trace: an `X-Request-ID` on its response and one access log line.
+"""Every request leaves a trace: an `X-Request-ID` on its response, one access log line, metrics.
 
 The request id is the client's own `X-Request-ID` when it is sane, a new one otherwise; every log
 line written while the request is served carries it (see `ayeto.logs`), so the id a client
@@ -17,6 +17,8 @@ from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ayeto.metrics import Metrics
+
 HEADER = "X-Request-ID"
 
 # Ids from proxies and clients (UUIDs, nginx's $request_id, trace ids) fit; nothing that could
@@ -29,8 +31,8 @@ HEALTH_CHECKS = frozenset({"/livez", "/healthz", "/readyz"})
 log = logging.getLogger("ayeto.access")
 
 
-def install(app: FastAPI) -> None:
-    app.add_middleware(AccessLog)
+def install(app: FastAPI, metrics: Metrics) -> None:
+    app.add_middleware(AccessLog, metrics=metrics)
     # Added last, so it runs first: the access log line is written with the id already set.
     app.add_middleware(CorrelationIdMiddleware, header_name=HEADER, validator=is_sane)
 
@@ -50,10 +52,12 @@ def identify(request: Request, key_id: str) -> None:
 
 
 class AccessLog:
-    """One log line per request, when its response is complete (a streamed one included)."""
+    """One log line per request, when its response is complete (a streamed one included), and its
+    status and duration in the metrics."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,10 +73,13 @@ class AccessLog:
                 status = message["status"]
             await send(message)
 
+        self.metrics.request_started()
         try:
             await self.app(scope, receive, sent)
         finally:
-            _write(scope, status, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            self.metrics.request_finished(scope, status, seconds)
+            _write(scope, status, seconds)
 
 
 def _write(scope: Scope, status: int, seconds: float) -> None:
