@@ -12,7 +12,7 @@ import pytest
 from tests.load import run_load, seed
 from tests.processes import LOAD_ENV, serving
 
-CLIENTS = 20
+CLIENTS = 50
 SECONDS = 5
 
 
