@@ -50,8 +50,6 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._waiting: list[_Call[Any]] = []
         self._leading = False
-        # Batches committed (or tried), for the tests and benchmarks.
-        self.batches = 0
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """`work(connection)`'s result once the transaction it ran in has committed."""
@@ -76,7 +74,6 @@ class GroupCommit:
             with self._transaction() as connection:
                 with self._lock:
                     batch, self._waiting = self._waiting, []
-                self.batches += 1
                 for call in batch:
                     try:
                         call.result = call.work(connection)
