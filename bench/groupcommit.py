@@ -17,16 +17,19 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import event
 
+import proofs  # noqa: F401  puts the repository on sys.path, for the suite's factories below
 from ayeto.store import SqlStore, open_store
 from run import commit, machine, record, versions
 
-OWNER = "11111111-1111-4111-8111-111111111111"
+# isort: split
+from tests.factories import ALICE as OWNER
+from tests.factories import conversation
+
 CONVERSATIONS = 1000
 
 
@@ -64,26 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def fill(url: str) -> list[str]:
     store = open_store(url)
-    ids = [str(uuid.uuid4()) for _ in range(CONVERSATIONS)]
-    owner = {"user_id": OWNER, "timestamp": 1}
-    store.upsert(
-        {
-            "id": id_,
-            "name": "a conversation",
-            "model": "gpt-4o",
-            "img_gen_model": "dall-e-3",
-            "summary": "",
-            "organization_id": None,
-            "assistant_id": None,
-            "messages": [],
-            "created": owner,
-            "updated": owner,
-            "accessed": owner,
-        }
-        for id_ in ids
-    )
+    documents = [conversation(OWNER) for _ in range(CONVERSATIONS)]
+    store.upsert(documents)
     store.close()
-    return ids
+    return [document["id"] for document in documents]
 
 
 def measure(store: SqlStore, ids: list[str], threads: int, seconds: float) -> tuple[float, float]:
