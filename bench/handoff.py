@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_options(parser, conversations=10_000)
     parser.add_argument("--before", default="main", help="the commit to compare with")
     parser.add_argument("--rounds", type=int, default=2, help="before/after alternations")
+    parser.add_argument("--title", default="thread hand-off", help="what the report compares")
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()[0]
@@ -122,7 +123,7 @@ def render(
 ) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"## {now} — thread hand-off: commit {run.commit()} against {before} (`{args.before}`)",
+        f"## {now} — {args.title}: commit {run.commit()} against {before} (`{args.before}`)",
         "",
         f"- Machine: {run.machine()}; load average {load_before:.2f} when the run started",
         f"- Versions: {run.versions()}",

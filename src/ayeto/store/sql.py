@@ -11,7 +11,7 @@ import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import BigInteger, Engine, Select, bindparam, delete, exists, insert, select, update
@@ -22,8 +22,11 @@ from ayeto.errors import Forbidden, NotFound
 from ayeto.query import Field, Op, Query
 from ayeto.store import migrations
 from ayeto.store.base import ApiKey, Document
+from ayeto.store.batching import GroupCommit
 from ayeto.store.dialects import Dialect
 from ayeto.store.schema import NOBODY, api_keys, conversations, messages
+
+_T = TypeVar("_T")
 
 BATCH = 200
 # A server-side cursor where the database has one, so a large answer is read batch by batch.
@@ -117,6 +120,10 @@ class SqlStore:
         self.writer = engine if writer is None else writer
         self.dialect = dialect
         self._page_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_page)
+        # SQLite's writes are serialized on one connection anyway: grouping them costs no
+        # concurrency, and saves a flush per call. PostgreSQL commits many transactions at once
+        # from its pool, so there each call keeps its own.
+        self._batch = GroupCommit(self._write) if dialect.name == "sqlite" else None
 
     # -- conversations ---------------------------------------------------------------------------
 
@@ -153,18 +160,24 @@ class SqlStore:
 
     def get(self, owner: str, conversation_id: str, now: int) -> Document:
         values = {"owner": owner, "conversation_id": conversation_id, "now": now}
-        with self._write() as connection:
+
+        def stamp(connection: Connection) -> Document:
             row = connection.execute(_GET, values).one_or_none()
             if row is None:
                 raise _missing(connection, conversation_id)
             return _documents(connection, owner, [row])[0]
 
+        return self._small_write(stamp)
+
     def delete(self, owner: str, conversation_id: str) -> None:
         values = {"owner": owner, "conversation_id": conversation_id}
-        with self._write() as connection:
+
+        def remove(connection: Connection) -> None:
             # Messages go with it: ON DELETE CASCADE, in the same transaction.
             if connection.execute(_DELETE, values).rowcount == 0:
                 raise _missing(connection, conversation_id)
+
+        self._small_write(remove)
 
     def upsert(self, documents: Iterable[Document]) -> int:
         count = 0
@@ -260,6 +273,16 @@ class SqlStore:
 
     def _write(self) -> _Transaction:
         return _Transaction(self.writer, self.dialect, write=True)
+
+    def _small_write(self, work: Callable[[Connection], _T]) -> _T:
+        """`work` in a transaction of its own, or in a batch's (see `batching`).
+
+        `work` raises the API's errors (NotFound, Forbidden) only when it has written nothing.
+        """
+        if self._batch is not None:
+            return self._batch.run(work)
+        with self._write() as connection:
+            return work(connection)
 
     def _page(self, owner: str, query: Query) -> tuple[Select[Any], dict[str, Any]]:
         """The statement for the shape of `query` (built once per shape), and its values."""

@@ -1,0 +1,182 @@
+"""Concurrent `get`s and `delete`s share one transaction and one commit on SQLite (`batching`).
+
+To make a batch certain rather than likely, the test holds SQLite's one writer connection while
+the calls arrive, and lets it go once every call is waiting for it. On PostgreSQL each call keeps
+its own transaction: the same calls give the same answers, with one commit per successful call.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+
+from ayeto.errors import Forbidden, NotFound, Unavailable
+from ayeto.store import SqlStore, Store
+from ayeto.store.dialects import UNAVAILABLE
+from tests.factories import ALICE, BOB, conversation, message, new_id
+
+NOW = 1_800_000_000_000
+Outcome = tuple[str, Any]
+
+
+def plain(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value))
+
+
+def commits(store: SqlStore) -> list[int]:
+    """A list that grows by one at each commit on the store's writer."""
+    counted: list[int] = []
+    event.listen(store.writer, "commit", lambda _connection: counted.append(1))
+    return counted
+
+
+@contextmanager
+def all_at_once(store: SqlStore, calls: int) -> Iterator[None]:
+    """On SQLite: the writer is held until `calls` calls wait for it, so they form one batch."""
+    if store._batch is None:
+        yield
+        return
+    held = store.writer.connect()
+    try:
+        yield
+        deadline = time.monotonic() + 30
+        while len(store._batch._waiting) < calls:
+            assert time.monotonic() < deadline, "the calls did not all arrive"
+            time.sleep(0.005)
+    finally:
+        held.close()
+
+
+def concurrently(store: SqlStore, calls: list[Callable[[], Any]]) -> list[Outcome]:
+    with ThreadPoolExecutor(len(calls)) as pool:
+        with all_at_once(store, len(calls)):
+            futures = [pool.submit(call) for call in calls]
+        return [outcome(future) for future in futures]
+
+
+def outcome(future: Future[Any]) -> Outcome:
+    try:
+        return ("ok", plain(future.result(timeout=60)))
+    except (NotFound, Forbidden, Unavailable) as exc:
+        return (type(exc).__name__, exc.detail)
+
+
+@pytest.fixture
+def sql(store: Store) -> SqlStore:
+    assert isinstance(store, SqlStore)
+    return store
+
+
+def test_concurrent_gets_and_deletes_share_a_commit(sql: SqlStore) -> None:
+    mine = [conversation(ALICE, messages=[message(content=f"m{i}")]) for i in range(8)]
+    gone = [conversation(ALICE) for _ in range(3)]
+    theirs = conversation(BOB)
+    sql.upsert([*mine, *gone, theirs])
+    unknown = new_id()
+    counted = commits(sql)
+
+    calls: list[Callable[[], Any]] = [
+        *(lambda d=d, i=i: sql.get(ALICE, d["id"], NOW + i) for i, d in enumerate(mine)),
+        *(lambda d=d: sql.delete(ALICE, d["id"]) for d in gone),
+        lambda: sql.get(ALICE, theirs["id"], NOW),
+        lambda: sql.get(ALICE, unknown, NOW),
+        lambda: sql.delete(ALICE, unknown),
+        lambda: sql.delete(ALICE, theirs["id"]),
+    ]
+    answers = concurrently(sql, calls)
+
+    stamped = [
+        d | {"accessed": {"user_id": ALICE, "timestamp": NOW + i}} for i, d in enumerate(mine)
+    ]
+    refused = f"conversation {theirs['id']} belongs to another user"
+    assert answers == [
+        *(("ok", d) for d in stamped),
+        *(("ok", None) for _ in gone),
+        ("Forbidden", refused),
+        ("NotFound", f"not found, id: {unknown}"),
+        ("NotFound", f"not found, id: {unknown}"),
+        ("Forbidden", refused),
+    ]
+    # One commit for all 15 calls on SQLite; one per successful call on PostgreSQL.
+    assert len(counted) == (1 if sql.dialect.name == "sqlite" else len(mine) + len(gone))
+    # Stored, not only answered: the stamps, the deletes; the refused conversation untouched.
+    assert plain(list(sql.export())) == sorted(
+        [*stamped, theirs], key=lambda d: (d["created"]["user_id"], d["id"])
+    )
+
+
+def test_a_failed_commit_reaches_every_caller_of_its_batch(sql: SqlStore) -> None:
+    documents = [conversation(ALICE) for _ in range(6)]
+    sql.upsert(documents)
+
+    def fail(connection: Any) -> None:
+        # As a commit that fails on an I/O error does: the transaction is rolled back.
+        connection.connection.driver_connection.rollback()
+        raise OperationalError("COMMIT", None, sqlite3.OperationalError("disk I/O error"))
+
+    event.listen(sql.writer, "commit", fail)
+    calls: list[Callable[[], Any]] = [
+        *(lambda d=d: sql.get(ALICE, d["id"], NOW) for d in documents[:4]),
+        *(lambda d=d: sql.delete(ALICE, d["id"]) for d in documents[4:]),
+    ]
+    answers = concurrently(sql, calls)
+    event.remove(sql.writer, "commit", fail)
+
+    assert answers == [("Unavailable", UNAVAILABLE)] * 6
+    # Nothing of the batch was written, and the writer serves the next calls.
+    assert plain(list(sql.export())) == sorted(documents, key=lambda d: d["id"])
+    got = sql.get(ALICE, documents[0]["id"], NOW)
+    assert plain(got)["accessed"] == {"user_id": ALICE, "timestamp": NOW}
+
+
+def test_a_writer_that_cannot_be_had_fails_every_waiting_caller(sql_store: SqlStore) -> None:
+    documents = [conversation(ALICE) for _ in range(3)]
+    sql_store.upsert(documents)
+    assert sql_store._batch is not None
+    held = sql_store.writer.connect()  # longer than the pool's timeout
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(sql_store.get, ALICE, d["id"], NOW) for d in documents]
+            answers = [outcome(future) for future in futures]
+    finally:
+        held.close()
+    assert answers == [("Unavailable", "the database is busy; try again shortly")] * 3
+    assert plain(sql_store.get(ALICE, documents[0]["id"], NOW))["accessed"]["timestamp"] == NOW
+
+
+@pytest.fixture
+def sql_store(sqlite_url: str) -> Iterator[SqlStore]:
+    from ayeto.config import ConnectionOptions
+    from ayeto.store import open_store
+
+    opened = open_store(sqlite_url, ConnectionOptions(pool_timeout=0.2))
+    assert isinstance(opened, SqlStore)
+    yield opened
+    opened.close()
+
+
+def test_callers_after_a_batch_lead_the_next(sql: SqlStore) -> None:
+    """Many rounds of many threads: every call is answered, none is left waiting."""
+    documents = [conversation(ALICE) for _ in range(16)]
+    sql.upsert(documents)
+    barrier = threading.Barrier(16)
+
+    def reader(document: dict[str, Any]) -> int:
+        barrier.wait()
+        for round_ in range(25):
+            sql.get(ALICE, document["id"], round_)
+        return round_
+
+    with ThreadPoolExecutor(16) as pool:
+        assert list(pool.map(reader, documents, timeout=120)) == [24] * 16
+    assert {d["accessed"]["timestamp"] for d in sql.export()} == {24}
