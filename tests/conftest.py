@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from ayeto.store import Store, open_store
+from tests.processes import LOAD_ENV
 
 REDIS_SERVER = os.environ.get("AYETO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_SERVER = os.environ.get(
@@ -95,3 +96,10 @@ def store(database_url: str) -> Iterator[Store]:
     opened = open_store(database_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def load_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of servers that prove something under load (`processes.LOAD_ENV`)."""
+    for name, value in LOAD_ENV.items():
+        monkeypatch.setenv(name, value)

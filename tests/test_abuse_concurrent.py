@@ -24,7 +24,7 @@ from ayeto.auth import create_key
 from ayeto.query import MAX_FILTERS, MAX_PATTERNS_TOTAL
 from ayeto.store import open_store
 from tests.factories import ALICE, BOB, conversation, message
-from tests.processes import LOAD_ENV, Server, serving
+from tests.processes import Server, serving
 
 BASE = "/api/v3/conversation"
 INVALID = (401, "API key is invalid")
@@ -100,10 +100,8 @@ def seed(database_url: str) -> tuple[str, str, str]:
     return abuser, victim, mine["id"]
 
 
-@pytest.fixture(autouse=True)
-def unlimited(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in LOAD_ENV.items():
-        monkeypatch.setenv(name, value)
+# Real servers under load from a few keys: no rate limit refuses them (`conftest.load_env`).
+pytestmark = pytest.mark.usefixtures("load_env")
 
 
 @pytest.fixture

@@ -11,16 +11,14 @@ import random
 import pytest
 
 from tests.kills import crash_rounds, seed
-from tests.processes import LOAD_ENV, restartable
+from tests.processes import restartable
 
 KILLS = {"sqlite": 20, "postgresql": 8}
 SEED = 7
 
 
-@pytest.fixture(autouse=True)
-def unlimited(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in LOAD_ENV.items():
-        monkeypatch.setenv(name, value)
+# Real servers under load from a few keys: no rate limit refuses them (`conftest.load_env`).
+pytestmark = pytest.mark.usefixtures("load_env")
 
 
 @pytest.mark.e2e

@@ -10,16 +10,14 @@ import random
 import pytest
 
 from tests.load import run_load, seed
-from tests.processes import LOAD_ENV, serving
+from tests.processes import serving
 
 CLIENTS = 50
 SECONDS = 5
 
 
-@pytest.fixture(autouse=True)
-def unlimited(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in LOAD_ENV.items():
-        monkeypatch.setenv(name, value)
+# Real servers under load from a few keys: no rate limit refuses them (`conftest.load_env`).
+pytestmark = pytest.mark.usefixtures("load_env")
 
 
 @pytest.mark.e2e

@@ -121,7 +121,7 @@ class Prometheus(Metrics):
         )
         self.rate_limited = Counter(
             "ayeto_rate_limited",
-            "Requests refused with 429: a key over its rate limit, or too many invalid keys.",
+            "Requests refused with 429: a key over its rate limit.",
             **register,
         )
         self.redis_failures = Counter(
@@ -171,8 +171,7 @@ class Prometheus(Metrics):
         self.request_seconds.labels(endpoint).observe(seconds)
 
     def error(self, error: AyetoError) -> None:
-        # Every 429 is a RateLimited: a key over its limit, or a client with too many invalid
-        # keys in line.
+        # Every 429 is a RateLimited: a key over its limit.
         if isinstance(error, RateLimited):
             self.rate_limited.inc()
         if isinstance(error, QueryTimeout):

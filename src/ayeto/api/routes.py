@@ -31,8 +31,7 @@ _ERRORS: dict[int, str] = {
     403: "The conversation belongs to another user.",
     404: "No conversation with this id.",
     413: "The request body is too large.",
-    429: "Over the key's rate limit, or too many invalid keys at once from this client; "
-    "try again after `Retry-After` seconds.",
+    429: "Over the key's rate limit; try again after `Retry-After` seconds.",
     503: "The database is unavailable; try again after `Retry-After` seconds.",
 }
 _RETRY_AFTER: dict[str, Any] = {
@@ -73,9 +72,8 @@ _ERROR_HEADERS: dict[int, dict[str, Any]] = {
     403: _RATE_LIMIT_HEADERS,
     404: _RATE_LIMIT_HEADERS,
     413: _RATE_LIMIT_HEADERS,
-    # A key over its limit is told its limits; a client refused for its invalid keys has none.
-    429: _RETRY_AFTER
-    | {name: spec | {"required": False} for name, spec in _RATE_LIMIT_HEADERS.items()},
+    # Only a valid key is ever over its limit: it is told its limits too.
+    429: _RETRY_AFTER | _RATE_LIMIT_HEADERS,
     # The database may fail before the key is known.
     503: _RETRY_AFTER,
 }

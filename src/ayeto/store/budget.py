@@ -1,10 +1,10 @@
 """A time budget for SQLite's reads, as PostgreSQL's `statement_timeout` gives it.
 
 SQLite has no statement timeout, so one heavy `find` (a regex over every message) would run as
-long as it likes. Its progress handler is called every few hundred virtual-machine instructions
-while a statement runs; ours tells SQLite to stop once the statement has spent its budget, and
-SQLite raises `OperationalError("interrupted")`, which the dialect answers as PostgreSQL's
-cancelled statement (`errors.QUERY_TIMEOUT`).
+long as it likes. Its progress handler is called every `INSTRUCTIONS` virtual-machine
+instructions while a statement runs; ours tells SQLite to stop once the statement has spent its
+budget, and SQLite raises `OperationalError("interrupted")`, which the dialect answers as
+PostgreSQL's cancelled statement (`errors.QUERY_TIMEOUT`).
 
 The budget starts with each statement, and again with each batch of a streamed answer (as
 PostgreSQL times each `FETCH` of a server-side cursor): a streamed answer that waits on its
