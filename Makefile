@@ -1,5 +1,6 @@
-# One command to demo, one to test, one to check. `make demo` installs only what serving needs;
-# `make test` and `make check` add the test and development tools to the same virtualenv.
+# One command to demo, one to test, one to check. `make demo` installs only what serving needs
+# (the `server` extra); `make test` and `make check` add the test and development tools to the
+# same virtualenv.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -13,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(SERVE_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[server]'
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python

@@ -1,0 +1,143 @@
+"""`AsyncClient`: the API over non-blocking HTTP (asyncio or trio)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+import anyio
+import httpx
+
+from ayeto.client import core
+from ayeto.client.core import Conversation, FilterLike, RawConversation
+from ayeto.client.filters import SortKey, SortOrder
+from ayeto.client.paging import Walk
+from ayeto.client.retry import DEFAULT_MAX_RETRIES
+
+_sleep = anyio.sleep
+
+
+class AsyncClient:
+    """`Client`, with every call awaited and `iter_find` an async iterator; `http_client` is an
+    `httpx.AsyncClient`."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | httpx.URL | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.api_key = core.api_key(api_key)
+        self.base_url = core.base_url(base_url)
+        self.max_retries = max_retries
+        self._owns_http = http_client is None
+        self._timeout = None if http_client is None else timeout
+        self._http = http_client or httpx.AsyncClient(
+            timeout=core.DEFAULT_TIMEOUT if timeout is None else timeout, limits=core.LIMITS
+        )
+
+    async def find(
+        self,
+        filters: Iterable[FilterLike] | None = None,
+        *,
+        sort_key: SortKey | None = None,
+        sort_order: SortOrder | None = None,
+        limit_from: int | None = None,
+        limit_to: int | None = None,
+    ) -> list[Conversation]:
+        """The conversations matching every filter, sorted, sliced to `[limit_from, limit_to)`."""
+        body = core.find_body(filters, sort_key, sort_order, limit_from, limit_to)
+        return core.conversations((await self._send(core.Call("find", body=body)))[0])
+
+    async def find_raw(
+        self,
+        filters: Iterable[FilterLike] | None = None,
+        *,
+        sort_key: SortKey | None = None,
+        sort_order: SortOrder | None = None,
+        limit_from: int | None = None,
+        limit_to: int | None = None,
+    ) -> list[RawConversation]:
+        """`find`, answering the conversations as the server sent them: decoded JSON, unchecked."""
+        body = core.find_body(filters, sort_key, sort_order, limit_from, limit_to)
+        return core.raw_conversations((await self._send(core.Call("find", body=body)))[0])
+
+    async def iter_find(
+        self,
+        filters: Iterable[FilterLike] | None = None,
+        *,
+        page_size: int = core.DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[Conversation]:
+        """Every conversation matching the filters, in `updated.timestamp` order, fetched a page
+        at a time; each one once, even if the data changes during the walk (see `paging`)."""
+        async for page, response in self._pages(filters, page_size):
+            for conversation in core.validated(page, response):
+                yield conversation
+
+    async def iter_find_raw(
+        self,
+        filters: Iterable[FilterLike] | None = None,
+        *,
+        page_size: int = core.DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[RawConversation]:
+        """`iter_find`, yielding the conversations as the server sent them."""
+        async for page, _ in self._pages(filters, page_size):
+            for document in page:
+                yield document
+
+    async def get(self, conversation_id: UUID | str) -> Conversation:
+        """One conversation; the server records the access (`accessed`)."""
+        call = core.Call("get", params=core.entity_params(conversation_id))
+        return core.conversation((await self._send(call))[0])
+
+    async def delete(self, conversation_id: UUID | str) -> str:
+        """Deletes a conversation and its messages; answers its id."""
+        call = core.Call("delete", params=core.entity_params(conversation_id))
+        response, attempts = await self._send(call)
+        return core.deleted(response, conversation_id, attempts)
+
+    async def close(self) -> None:
+        """Closes the connections, unless the `httpx.AsyncClient` was passed in."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _pages(
+        self, filters: Iterable[FilterLike] | None, page_size: int
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], httpx.Response]]:
+        walk = Walk(core.encode_filters(filters or ()), page_size)
+        while (body := walk.next_body()) is not None:
+            response = (await self._send(core.Call("find", body=body)))[0]
+            yield walk.feed(core.raw_conversations(response), response), response
+
+    async def _send(self, call: core.Call) -> tuple[httpx.Response, core.Attempts]:
+        attempts = core.Attempts(self.max_retries)
+        while True:
+            request = call.build(self._http, self.base_url, self.api_key, self._timeout)
+            try:
+                response = await self._http.send(request)
+            except httpx.TransportError as exc:
+                error, wait = attempts.after_error(request, exc)
+                if wait is None:
+                    raise error from exc
+            else:
+                wait = attempts.after_response(response)
+                if wait is None:
+                    return response, attempts
+                await response.aclose()
+            await _sleep(wait)
