@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.test_client_docs import readme_shell_blocks
+
 ROOT = Path(__file__).resolve().parents[1]
 # The server's modules and distributions, none of which a client user needs.
 SERVER_MODULES = {
@@ -64,10 +66,21 @@ def test_importing_the_client_imports_nothing_of_the_server() -> None:
 
 
 def test_pip_install_without_the_server_extra(tmp_path: Path) -> None:
+    """The README's install command, in a new virtualenv."""
+    [install, _] = readme_shell_blocks()
+    command = install.splitlines()[0].split("#")[0].split()
+    assert command == ["pip", "install", "."]
     venv = tmp_path / "venv"
     assert run(sys.executable, "-m", "venv", venv).returncode == 0
     python = venv / "bin" / "python"
-    installed = run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ROOT)
+    installed = subprocess.run(
+        [python, "-m", *command, "--quiet", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=ROOT,
+    )
     assert installed.returncode == 0, installed.stderr
 
     listed = run(python, "-m", "pip", "list", "--format=json", "--disable-pip-version-check")
@@ -86,14 +99,8 @@ def test_pip_install_without_the_server_extra(tmp_path: Path) -> None:
         "http://x ('model', '==', 'gpt-4o')\n",
     )
 
-    command = subprocess.run(
-        [venv / "bin" / "ayeto", "--version"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert (command.returncode, command.stdout, command.stderr) == (
+    ayeto = run(venv / "bin" / "ayeto", "--version")
+    assert (ayeto.returncode, ayeto.stdout, ayeto.stderr) == (
         2,
         "",
         "error: the ayeto command needs the server's dependencies (typer is missing): "
