@@ -358,3 +358,8 @@ def test_filter_values_are_checked() -> None:
         client(Server()).find([F.created.timestamp > datetime(2025, 1, 1)])
     with pytest.raises(TypeError, match=r"a filter is a \(field, operator, value\) triple"):
         client(Server()).find([("model", "==")])  # type: ignore[list-item]
+
+
+def test_page_size_is_checked() -> None:
+    with pytest.raises(ValueError, match="page_size must be an integer of at least 1, got 0"):
+        list(client(Server()).iter_find(page_size=0))

@@ -11,28 +11,7 @@ from datetime import datetime
 from typing import Final, Literal, NamedTuple, TypeAlias
 from uuid import UUID
 
-FilterField: TypeAlias = Literal[
-    "id",
-    "name",
-    "model",
-    "img_gen_model",
-    "summary",
-    "organization_id",
-    "assistant_id",
-    "created.user_id",
-    "created.timestamp",
-    "updated.user_id",
-    "updated.timestamp",
-    "accessed.user_id",
-    "accessed.timestamp",
-    "messages.id",
-    "messages.role",
-    "messages.content",
-    "messages.reasoning_content",
-    "messages.model",
-    "messages.timestamp",
-]
-# Every field but the messages' ones.
+# Every field a `find` may sort by: all but the messages' ones.
 SortKey: TypeAlias = Literal[
     "id",
     "name",
@@ -47,6 +26,16 @@ SortKey: TypeAlias = Literal[
     "updated.timestamp",
     "accessed.user_id",
     "accessed.timestamp",
+]
+# Every field a filter may name.
+FilterField: TypeAlias = Literal[
+    SortKey,
+    "messages.id",
+    "messages.role",
+    "messages.content",
+    "messages.reasoning_content",
+    "messages.model",
+    "messages.timestamp",
 ]
 Operator: TypeAlias = Literal["==", "!=", "<", ">", "<=", ">=", "regex"]
 # 0 ascending, 1 descending.
