@@ -1,6 +1,6 @@
-"""What `Client` and `AsyncClient` share: settings, requests, the reading of answers, the retry
-decision and the paging walk. Nothing here does I/O, so the two clients differ only in how they
-send and wait.
+"""What `Client` and `AsyncClient` share: settings, requests, the reading of answers and the
+retry decision (the paging walk is `paging`). Nothing here does I/O, so the two clients differ
+only in how they send and wait.
 """
 
 from __future__ import annotations
@@ -81,7 +81,11 @@ class Call:
     body: dict[str, Any] | None = None
 
     def build(
-        self, client: httpx.Client | httpx.AsyncClient, root: str, key: str, timeout: Any
+        self,
+        client: httpx.Client | httpx.AsyncClient,
+        root: str,
+        key: str,
+        timeout: float | httpx.Timeout | None,
     ) -> httpx.Request:
         extensions = {} if timeout is None else {"timeout": httpx.Timeout(timeout).as_dict()}
         return client.build_request(
