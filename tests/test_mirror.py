@@ -29,7 +29,7 @@ from ayeto.mirror import mirror
 from ayeto.store import open_store
 from tests.conftest import empty_postgres
 from tests.factories import ALICE, BOB, conversation, img_gen, message
-from tests.processes import Server, cli, new_key, serving
+from tests.processes import Server, cli, free_port, new_key, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -364,3 +364,85 @@ def test_a_document_invalid_even_so_is_skipped_and_named(sqlite_url: str) -> Non
     assert (done.fetched, done.new, done.skipped) == (2, 1, 1)
     assert done.reasons == [f"{broken['id']}: name: Input should be a valid string"]
     assert ids == [alice(2)["id"]]
+
+
+# -- the README's walk-through -------------------------------------------------------------------
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+HOSTED = "https://beta.ayeto.ai"
+
+
+def walk_through() -> list[tuple[str, str]]:
+    """The (kind, text) of each code block of the README's "Mirror your hosted account"."""
+    section = re.search(r"^## Mirror your hosted account\n(.*?)^## ", README, re.M | re.S)
+    assert section is not None
+    return re.findall(r"^```(sh|text)\n(.*?)^```", section[1], re.M | re.S)
+
+
+def bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # `ayeto` as the README's reader has it: the one of this environment, on the PATH.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        env=os.environ | {"PATH": path, "NO_COLOR": "1"} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _seconds(text: str) -> str:
+    return re.sub(r"\d+\.\d s\)", "… s)", text)
+
+
+def test_the_readme_walk_through_works_as_printed(postgres_url: str, tmp_path: Path) -> None:
+    from ayeto.clock import now_ms
+    from ayeto.demo import DEMO_USER, load_demo
+
+    blocks = walk_through()
+    assert [kind for kind, _ in blocks] == ["sh", "text", "sh", "text", "sh"]
+    (_, first), (_, first_output), (_, again), (_, again_output), (_, serve) = blocks
+    url = empty_postgres(postgres_url)
+    store = open_store(url)
+    try:
+        key = load_demo(store, now_ms()).key
+    finally:
+        store.close()
+    assert DEMO_USER in first_output
+    with serving(url) as server:
+        exported: list[str] = []
+
+        def run(script: str) -> subprocess.CompletedProcess[str]:
+            script = script.replace("ayeto-…", key).replace(HOSTED, server.base_url)
+            # One terminal: what a block exports holds in the blocks after it.
+            result = bash("\n".join([*exported, script]), tmp_path, {})
+            exported.extend(re.findall(r"^export .*$", script, re.M))
+            assert result.returncode == 0, result.stderr
+            return result
+
+        def shown(text: str) -> str:
+            return _seconds(text.replace(HOSTED, server.base_url))
+
+        assert _seconds(run(first).stderr) == shown(first_output)
+        assert _seconds(run(again).stderr) == shown(again_output)
+
+        port = free_port()
+        # The server goes in the background; the test waits until it answers, then stops it.
+        serving_script = serve.replace("8001", str(port)).replace(
+            " &\n",
+            f" &\ntrap 'kill $!' EXIT\nuntil curl -sf -o /dev/null "
+            f"http://127.0.0.1:{port}/livez; do sleep 0.2; done\n",
+        )
+        local = run(serving_script)
+        body = {"sort_key": "updated.timestamp", "sort_order": 1, "limit_from": 0, "limit_to": 3}
+        hosted = httpx.post(
+            f"{server.base_url}/api/v3/conversation/find",
+            json=body,
+            headers={"uni-api-key": key},
+        )
+    # The copy answers as the source does, byte for byte.
+    assert hosted.status_code == 200
+    assert len(hosted.json()) == 3
+    assert local.stdout == hosted.text
