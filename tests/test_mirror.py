@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from ayeto.client import Client
 from ayeto.mirror import mirror
-from ayeto.store import open_store
+from ayeto.store import Store, open_store
 from tests.conftest import empty_postgres
 from tests.factories import ALICE, BOB, conversation, img_gen, message
 from tests.processes import Server, cli, free_port, new_key, serving
@@ -446,3 +446,37 @@ def test_the_readme_walk_through_works_as_printed(postgres_url: str, tmp_path: P
     assert hosted.status_code == 200
     assert len(hosted.json()) == 3
     assert local.stdout == hosted.text
+
+
+# -- the store's part, on every backend ----------------------------------------------------------
+
+
+def test_a_page_is_written_with_its_watermark_and_only_what_changed(store: Store) -> None:
+    assert store.mirror_watermark(ALICE, "http://a") is None
+    assert store.mirror_page(ALICE, "http://a", [alice(1), alice(2)], 2000) == (2, 0)
+    assert store.mirror_page(ALICE, "http://a", [alice(2), alice(3, name="x")], 3000) == (1, 0)
+    assert store.mirror_page(ALICE, "http://a", [alice(3), alice(2)], 3000) == (0, 1)
+    assert store.mirror_page(ALICE, "http://a", [], 3500) == (0, 0)
+    assert store.mirror_page(ALICE, "http://b", [], 10) == (0, 0)
+    assert (
+        store.mirror_watermark(ALICE, "http://a"),
+        store.mirror_watermark(ALICE, "http://b"),
+    ) == (
+        3500,
+        10,
+    )
+    assert store.mirror_watermark(BOB, "http://a") is None
+    assert [d["name"] for d in store.export(ALICE)] == [
+        "conversation 1",
+        "conversation 2",
+        "conversation 3",
+    ]
+
+
+def test_prune_removes_only_that_users_conversations_not_kept(store: Store) -> None:
+    bob = conversation(BOB)
+    store.upsert([alice(1), alice(2), alice(3), bob])
+    assert store.mirror_prune(ALICE, {alice(2)["id"], "not-there"}) == 2
+    assert [d["id"] for d in store.export()] == [alice(2)["id"], bob["id"]]
+    assert store.mirror_prune(ALICE, set()) == 1
+    assert [d["id"] for d in store.export()] == [bob["id"]]
