@@ -54,6 +54,7 @@ URL_FORMS = "sqlite:///PATH or postgresql://USER@HOST/NAME"
 FORWARDED_FORMS = "* or comma-separated IP addresses and networks such as 127.0.0.1,10.0.0.0/24"
 METRICS_FORMS = "on, off or HOST:PORT (serve /metrics there, apart from the API)"
 RATE_LIMIT_FORMS = "limits such as 600/minute, or several separated by ';' as 20/second;600/minute"
+MIRROR_FROM = "--from takes the source's http:// or https:// URL, such as https://beta.ayeto.ai,"
 REDIS_FORMS = "a URL such as redis://127.0.0.1:6379/0 (or rediss://, redis+unix://)"
 
 
@@ -270,7 +271,43 @@ MISTAKES = {
     "revoke an unknown key": Mistake(
         ("keys", "revoke", str(uuid.UUID(int=1))), "error: no such key", 1
     ),
-    # 8. Unknown commands and options are one line too.
+    # 8. A mirror's source is checked before the local database is opened (more in test_mirror).
+    "mirror without a key": Mistake(
+        ("mirror", "--from", "http://127.0.0.1:1"),
+        "error: no key for the source: set AYETO_MIRROR_KEY (or pass --key KEY)",
+    ),
+    "mirror with an empty key": Mistake(
+        ("mirror", "--from", "http://127.0.0.1:1"),
+        "error: no key for the source: set AYETO_MIRROR_KEY (or pass --key KEY)",
+        env={"AYETO_MIRROR_KEY": ""},
+    ),
+    "mirror from a host name alone": Mistake(
+        ("mirror", "--from", "beta.ayeto.ai", "--key", "k"),
+        f"error: {MIRROR_FROM} not 'beta.ayeto.ai'",
+    ),
+    "mirror from a port out of range": Mistake(
+        ("mirror", "--from", "http://127.0.0.1:99999", "--key", "k"),
+        f"error: {MIRROR_FROM} not 'http://127.0.0.1:99999'",
+    ),
+    "mirror in pages of none": Mistake(
+        ("mirror", "--from", "http://127.0.0.1:1", "--key", "k", "--page-size", "0"),
+        "error: Invalid value for --page-size: Input should be greater than or equal to 1",
+    ),
+    "mirror from an unreachable source": Mistake(
+        ("mirror", "--from", "http://127.0.0.1:1", "--key", "k"),
+        "error: cannot reach the source at http://127.0.0.1:1: "
+        "connection error: [Errno 111] Connection refused",
+        1,
+    ),
+    "mirror from an unreachable source, new database": Mistake(
+        ("mirror", "--from", "http://127.0.0.1:1"),
+        "error: cannot reach the source at http://127.0.0.1:1: "
+        "connection error: [Errno 111] Connection refused",
+        1,
+        setup="missing",
+        env={"AYETO_MIRROR_KEY": "k"},
+    ),
+    # 9. Unknown commands and options are one line too.
     "unknown command": Mistake(
         ("keys", "rotate"), "error: No such command 'rotate'. Did you mean 'create'?"
     ),
@@ -513,7 +550,7 @@ def test_version() -> None:
 
 
 COMMANDS = [(), ("serve",), ("demo",), ("keys",), ("keys", "create"), ("keys", "list"),
-            ("keys", "revoke"), ("import",), ("export",)]  # fmt: skip
+            ("keys", "revoke"), ("import",), ("export",), ("mirror",)]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[" ".join(c) or "ayeto" for c in COMMANDS])

@@ -731,6 +731,159 @@ def _when(ms: int | None, form: str = "%Y-%m-%d %H:%M:%SZ") -> str:
         return "after 9999-12-31" if ms > 0 else "before 0001-01-01"
 
 
+# -- mirror --------------------------------------------------------------------------------------
+
+MIRROR_KEY_ENV: Final = "AYETO_MIRROR_KEY"
+
+
+def _source_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        _fail(
+            "--from takes the source's http:// or https:// URL, such as https://beta.ayeto.ai, "
+            f"not {value!r}",
+            2,
+        )
+    return value.rstrip("/")
+
+
+@app.command("mirror")
+def mirror_command(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            metavar="URL",
+            callback=_source_url,
+            help="The source: the hosted service (https://beta.ayeto.ai) or an ayeto serve.",
+        ),
+    ],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            envvar=MIRROR_KEY_ENV,
+            metavar="KEY",
+            show_envvar=True,
+            help="An API key of the source, sent to it alone (never along a redirect). An option "
+            f"shows in ps: prefer the variable {MIRROR_KEY_ENV}.",
+        ),
+    ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Also remove local conversations the source no longer has. It fetches the "
+            "whole account again (as a first run does), to know which those are.",
+        ),
+    ] = False,
+    page_size: Annotated[
+        int, typer.Option(min=1, max=1000, metavar="N", help="Conversations per find request.")
+    ] = 200,
+    db: Db = DEFAULT_DATABASE_URL,
+) -> None:
+    """Copy every conversation a key sees on an ayeto source into this database, and keep it
+    current: each run copies what changed since the last one, with find only (never get, so
+    the source's accessed stamps stay as they are). Killed at any moment, a run goes on where it
+    stopped the next time."""
+    import time
+
+    from ayeto.client import AyetoError, Client
+    from ayeto.mirror import Summary, mirror, source_user
+
+    if not key:
+        _fail(f"no key for the source: set {MIRROR_KEY_ENV} (or pass --key KEY)", 2)
+    started = time.monotonic()
+    summary = Summary()
+    with Client(api_key=key, base_url=source) as client:
+        try:
+            # Before the local database is opened: a wrong source or key changes nothing here.
+            user = source_user(client)
+        except AyetoError as exc:
+            _fail(_source_error(exc, source))
+        if user is None:
+            _note(f"the key sees no conversations at {source}: nothing to mirror")
+            return
+        store = _open(db)
+        try:
+            with _mirror_progress() as progress:
+                mirror(
+                    client,
+                    store,
+                    source,
+                    user,
+                    prune=prune,
+                    page_size=page_size,
+                    on_progress=progress,
+                    summary=summary,
+                )
+        except AyetoError as exc:
+            _fail(
+                f"{_source_error(exc, source)}; the {summary.new + summary.updated} "
+                "conversation(s) copied so far are kept: run again to go on"
+            )
+        finally:
+            store.close()
+    for reason in summary.reasons:
+        _say("warning", f"skipped conversation {reason}")
+    if summary.dropped:
+        fields = ", ".join(f"{name} ({count})" for name, count in sorted(summary.dropped.items()))
+        _note(f"unknown fields dropped: {fields}")
+    _note(f"mirrored {source} for user {user}: {summary.line(time.monotonic() - started)}")
+    where = "" if db == DEFAULT_DATABASE_URL else f" --db {_shown(db)}"
+    _note(f"to use this copy through the API, create a key: ayeto keys create --user {user}{where}")
+
+
+def _source_error(exc: Exception, source: str) -> str:
+    """One line for what went wrong with the source."""
+    from ayeto.client import (
+        APIConnectionError,
+        APIStatusError,
+        AuthenticationError,
+        RateLimitError,
+    )
+
+    if isinstance(exc, APIConnectionError):
+        return f"cannot reach the source at {source}: {exc.message}"
+    if not isinstance(exc, APIStatusError):
+        return f"{source} does not answer as an ayeto Conversation API v3: {exc}"
+    if 300 <= exc.status_code < 400:
+        location = exc.response.headers.get("location", "elsewhere")
+        return (
+            f"{source} redirects to {location}, which is not followed: the key goes only to "
+            "--from (give the URL it redirects to, if you trust it)"
+        )
+    if isinstance(exc, AuthenticationError):
+        return f"the source at {source} refused the key: {exc.detail}"
+    if isinstance(exc, RateLimitError):
+        return f"the source at {source} kept refusing for its rate limit: {exc.detail}"
+    if exc.status_code in (404, 405):
+        return (
+            f"{source} does not answer as an ayeto Conversation API v3 "
+            f"(its /api/v3/conversation/find answered {exc.status_code})"
+        )
+    return f"the source at {source} answered {exc.status_code}: {exc.detail}"
+
+
+@contextmanager
+def _mirror_progress() -> Iterator[Callable[[Any], None] | None]:
+    """A spinner with the count fetched so far, on a terminal (how many are to come is unknown)."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.completed} fetched"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("mirroring", total=None)
+        yield lambda summary: bar.update(task, completed=summary.fetched)
+
+
 # -- import / export -----------------------------------------------------------------------------
 
 

@@ -56,7 +56,13 @@ class _Model(BaseModel):
 
 
 class ImgGenMessage(_Model):
-    """Generated image data attached to a message."""
+    """Generated image data attached to a message.
+
+    The spec names it without defining it, and the hosted service may carry more than these
+    fields: any other field is kept as given and returned with it (import and mirror alike).
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     id: UUID | None = None
     timestamp: Timestamp | None = None

@@ -6,7 +6,7 @@ as lowercase strings, timestamps as integer milliseconds), ready to be serialize
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -65,6 +65,21 @@ class Store(Protocol):
 
         If iterating `documents` raises, nothing is written and the exception propagates.
         """
+        ...
+
+    def mirror_watermark(self, user: str, source: str) -> int | None:
+        """The highest `updated.timestamp` `ayeto mirror` has copied of `user` from `source`."""
+        ...
+
+    def mirror_page(
+        self, user: str, source: str, documents: list[Document], watermark: int
+    ) -> tuple[int, int]:
+        """Store those of `documents` (each `user`'s) that differ from the stored ones, and set
+        the watermark, in one transaction; returns how many were new and how many changed."""
+        ...
+
+    def mirror_prune(self, user: str, keep: Collection[str]) -> int:
+        """Remove every conversation of `user` whose id is not in `keep`; returns how many."""
         ...
 
     def export(self, owner: str | None = None) -> Iterator[Document]:

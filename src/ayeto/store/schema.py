@@ -107,4 +107,15 @@ api_keys = Table(
     Index(None, "user_id"),
 )
 
-__all__ = ["NOBODY", "api_keys", "conversations", "messages", "metadata"]
+# `ayeto mirror`: per user (the owner, first as everywhere) and source URL, the highest
+# `updated.timestamp` copied so far; a run goes on from there (see `ayeto.mirror`).
+mirror_state = Table(
+    "mirror_state",
+    metadata,
+    Column("user_id", TEXT, nullable=False),
+    Column("source", TEXT, nullable=False),
+    Column("watermark", BigInteger, nullable=False),
+    PrimaryKeyConstraint("user_id", "source"),
+)
+
+__all__ = ["NOBODY", "api_keys", "conversations", "messages", "metadata", "mirror_state"]

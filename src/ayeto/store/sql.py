@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -24,7 +24,7 @@ from ayeto.store import migrations
 from ayeto.store.base import ApiKey, Document
 from ayeto.store.batching import GroupCommit
 from ayeto.store.dialects import Dialect
-from ayeto.store.schema import NOBODY, api_keys, conversations, messages
+from ayeto.store.schema import NOBODY, api_keys, conversations, messages, mirror_state
 
 _T = TypeVar("_T")
 
@@ -34,6 +34,9 @@ _STREAMING = {"stream_results": True, "max_row_buffer": BATCH}
 
 _C = conversations.c
 _M = messages.c
+_S = mirror_state.c
+# Conversations written per statement.
+_CHUNK = 500
 _CONVERSATION_COLUMNS = (
     _C.id,
     _C.name,
@@ -182,16 +185,52 @@ class SqlStore:
     def upsert(self, documents: Iterable[Document]) -> int:
         count = 0
         with self._write() as connection:
-            for chunk in _batched(documents, 500):
-                # The last of several documents with one id wins, as it would one at a time.
-                latest = {document["id"]: document for document in chunk}
-                connection.execute(delete(conversations).where(_C.id.in_(list(latest))))
-                connection.execute(insert(conversations), [_row(d) for d in latest.values()])
-                message_rows = [m for d in latest.values() for m in _message_rows(d)]
-                if message_rows:
-                    connection.execute(insert(messages), message_rows)
+            for chunk in _batched(documents, _CHUNK):
+                _replace(connection, chunk)
                 count += len(chunk)
         return count
+
+    # -- mirror ----------------------------------------------------------------------------------
+
+    def mirror_watermark(self, user: str, source: str) -> int | None:
+        with self._read() as connection:
+            return connection.execute(
+                select(_S.watermark).where(_S.user_id == user, _S.source == source)
+            ).scalar_one_or_none()
+
+    def mirror_page(
+        self, user: str, source: str, documents: list[Document], watermark: int
+    ) -> tuple[int, int]:
+        with self._write() as connection:
+            ids = [document["id"] for document in documents]
+            rows = connection.execute(_BY_IDS, {"owner": user, "ids": ids}).all()
+            stored = {d["id"]: orjson.dumps(d) for d in _documents(connection, user, rows)}
+            changed = [d for d in documents if stored.get(d["id"]) != orjson.dumps(d)]
+            for chunk in _batched(changed, _CHUNK):
+                _replace(connection, chunk)
+            where = (_S.user_id == user, _S.source == source)
+            if (
+                connection.execute(
+                    update(mirror_state).where(*where).values(watermark=watermark)
+                ).rowcount
+                == 0
+            ):
+                connection.execute(
+                    insert(mirror_state).values(user_id=user, source=source, watermark=watermark)
+                )
+        new = sum(1 for document in changed if document["id"] not in stored)
+        return new, len(changed) - new
+
+    def mirror_prune(self, user: str, keep: Collection[str]) -> int:
+        with self._write() as connection:
+            local = connection.execute(select(_C.id).where(_C.owner_id == user)).scalars()
+            gone = [id_ for id_ in local if id_ not in keep]
+            for start in range(0, len(gone), _CHUNK):
+                chunk = gone[start : start + _CHUNK]
+                connection.execute(
+                    delete(conversations).where(_C.owner_id == user, _C.id.in_(chunk))
+                )
+        return len(gone)
 
     def export(self, owner: str | None = None) -> Iterator[Document]:
         statement = select(*_CONVERSATION_COLUMNS).order_by(_C.owner_id, _C.id)
@@ -466,6 +505,17 @@ def _documents(connection: Connection, owner: str, rows: Sequence[Any]) -> list[
             accessed_at,
         ) in rows
     ]
+
+
+def _replace(connection: Connection, documents: list[Document]) -> None:
+    """Insert or replace (by id) `documents`, with their messages."""
+    # The last of several documents with one id wins, as it would one at a time.
+    latest = {document["id"]: document for document in documents}
+    connection.execute(delete(conversations).where(_C.id.in_(list(latest))))
+    connection.execute(insert(conversations), [_row(d) for d in latest.values()])
+    message_rows = [m for d in latest.values() for m in _message_rows(d)]
+    if message_rows:
+        connection.execute(insert(messages), message_rows)
 
 
 def _row(document: Document) -> dict[str, Any]:
