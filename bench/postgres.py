@@ -382,8 +382,8 @@ def render(
         "load generator / anything else on the machine",
         "",
         "| scenario | req/s | p50 ms | p99 ms | vs pgbench | vs 1 worker "
-        "| CPU pg / ayeto / load / other |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| CPU pg / ayeto / load / other | CPU ms per request, pg + ayeto |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
         one = row.label.replace("`--workers 4`", "`--workers 1`")
@@ -392,12 +392,14 @@ def render(
         p99 = "" if row.p99_ms is None else f"{row.p99_ms:.1f}"
         lines.append(
             f"| {row.label} | {row.rate:,.0f} | {p50} | {p99} | {row.rate / baseline:.2f} "
-            f"| {versus} | {row.cpu.render()} |"
+            f"| {versus} | {row.cpu.render()} "
+            f"| {row.cpu.postgres * 1000 / row.rate:.1f} + {row.cpu.ayeto * 1000 / row.rate:.1f} |"
         )
     lines.append("")
     lines.append(
         "pgbench's p50 column is its mean latency. `vs pgbench` compares with the statement that "
-        "builds the page in PostgreSQL alone; it means most for the find page."
+        "builds the page in PostgreSQL alone; it means most for the find page. CPU ms per "
+        "request: the cores PostgreSQL and ayeto kept busy, over the requests per second."
     )
     return "\n".join(lines) + "\n"
 
