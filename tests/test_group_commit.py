@@ -124,13 +124,21 @@ def test_a_failed_commit_reaches_every_caller_of_its_batch(sql: SqlStore) -> Non
         connection.connection.driver_connection.rollback()
         raise OperationalError("COMMIT", None, sqlite3.OperationalError("disk I/O error"))
 
-    event.listen(sql.writer, "commit", fail)
+    def fail_statement(*_: Any) -> None:
+        raise OperationalError("UPDATE", None, Exception("server closed the connection"))
+
+    # On PostgreSQL a `get` is one statement, committed as it runs (no COMMIT of its own): there
+    # the failure is its statement's, before anything is written.
+    failing = (
+        ("commit", fail) if sql._batch is not None else ("before_cursor_execute", fail_statement)
+    )
+    event.listen(sql.writer, *failing)
     calls: list[Callable[[], Any]] = [
         *(lambda d=d: sql.get(ALICE, d["id"], NOW) for d in documents[:4]),
         *(lambda d=d: sql.delete(ALICE, d["id"]) for d in documents[4:]),
     ]
     answers = concurrently(sql, calls)
-    event.remove(sql.writer, "commit", fail)
+    event.remove(sql.writer, *failing)
 
     assert answers == [("Unavailable", UNAVAILABLE)] * 6
     # Nothing of the batch was written, and the writer serves the next calls.

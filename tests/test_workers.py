@@ -24,7 +24,7 @@ import pytest
 from ayeto.clock import now_ms
 from tests.conftest import empty_postgres
 from tests.factories import img_gen, message
-from tests.processes import Server, cli, new_key, serving, stop
+from tests.processes import Server, cli, free_port, new_key, serving, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -310,3 +310,38 @@ def test_two_workers_serve_concurrent_clients_exactly(postgres_url: str) -> None
     started_lines = [line for line in log.splitlines() if "Started server process" in line]
     assert {int(line.rsplit("[", 1)[1].rstrip("]")) for line in started_lines} == workers
     assert "Traceback" not in log
+
+
+def _connection_limit(postgres_url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(postgres_url) as connection:
+        row = connection.execute(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - coalesce(current_setting('reserved_connections', true)::int, 0)"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_serve_refuses_workers_whose_pools_could_exceed_max_connections(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = _connection_limit(postgres_url)
+    monkeypatch.setenv("AYETO_DB_POOL_SIZE", "6")
+    monkeypatch.setenv("AYETO_DB_MAX_OVERFLOW", "4")
+    workers = limit // 10 + 1  # one worker more than fits
+    port = str(free_port())
+
+    result = cli(
+        "serve", "--db", postgres_url, "--port", port, "--workers", str(workers), check=False
+    )
+
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: {workers} workers with up to 10 connections each (AYETO_DB_POOL_SIZE 6 + "
+        f"AYETO_DB_MAX_OVERFLOW 4) need {workers * 10}, more than the {limit} the database "
+        "accepts (max_connections less its reserved ones); lower --workers or the pool sizes\n",
+    )

@@ -410,6 +410,7 @@ def serve(
     # Checks the settings and creates or upgrades the schema once, before any worker starts.
     store = _open(db)
     try:
+        _check_connections(store, workers)
         if demo:
             _load_demo(store, db, host, port, serving=True)
     finally:
@@ -446,6 +447,21 @@ def serve(
             # uvicorn trusts 127.0.0.1 by default: a local client could name its own address.
             proxy_headers=bool(forwarded_allow_ips),
             forwarded_allow_ips=forwarded_allow_ips,
+        )
+
+
+def _check_connections(store: Store, workers: int) -> None:
+    """Refuse pools that could, at their peak, take more connections than the database accepts:
+    past that, requests would fail at random once the load comes."""
+    options = _settings().connection
+    limit = store.connection_limit()
+    each = options.pool_size + options.max_overflow
+    if limit is not None and workers * each > limit:
+        _fail(
+            f"{workers} workers with up to {each} connections each (AYETO_DB_POOL_SIZE "
+            f"{options.pool_size} + AYETO_DB_MAX_OVERFLOW {options.max_overflow}) need "
+            f"{workers * each}, more than the {limit} the database accepts (max_connections "
+            "less its reserved ones); lower --workers or the pool sizes"
         )
 
 

@@ -37,6 +37,10 @@ class Dialect:
     explicit_null_order: ClassVar[bool]
     # Execution options that make a read transaction one consistent snapshot.
     snapshot: ClassVar[dict[str, str]] = {}
+    # Execution options for a transaction of one statement.
+    single: ClassVar[dict[str, str]] = {}
+    # Whether each statement costs a network round trip: then fewer, larger statements pay.
+    round_trips: ClassVar[bool] = False
 
     def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
         """True where the regex bound to `pattern` (see `pattern`) is found in `column`."""
@@ -55,6 +59,10 @@ class Dialect:
 
     def check(self, connection: Connection) -> None:
         """Refuse a database that could not give the answers the API promises."""
+
+    def connection_limit(self, connection: Connection) -> int | None:
+        """How many connections the server accepts from ordinary users; None: no limit."""
+        return None
 
     def translate(self, error: Exception) -> Exception:
         """The API's error for a database failure; unexpected failures are returned unchanged."""
@@ -148,6 +156,9 @@ class PostgreSQL(Dialect):
     explicit_null_order = True
     # SQLite's read transactions are snapshots already (WAL); READ COMMITTED's are not.
     snapshot: ClassVar[dict[str, str]] = {"isolation_level": "REPEATABLE READ"}
+    # No BEGIN and COMMIT: two round trips fewer.
+    single: ClassVar[dict[str, str]] = {"isolation_level": "AUTOCOMMIT"}
+    round_trips = True
     # Any constant will do, as long as it is the same in every process.
     migration_lock = 0x61796574
 
@@ -186,6 +197,15 @@ class PostgreSQL(Dialect):
         encoding = connection.exec_driver_sql("SHOW server_encoding").scalar_one()
         if encoding != "UTF8":
             raise RuntimeError(f"ayeto needs a database with encoding UTF8, not {encoding}")
+
+    def connection_limit(self, connection: Connection) -> int | None:
+        # `reserved_connections` (PostgreSQL 16) is null before it existed.
+        limit = connection.exec_driver_sql(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - coalesce(current_setting('reserved_connections', true)::int, 0)"
+        ).scalar_one()
+        return int(limit)
 
     def engines(self, url: URL, options: ConnectionOptions) -> tuple[Engine, Engine]:
         # The server serializes concurrent writes itself (row locks); one pool serves both.

@@ -88,6 +88,16 @@ _GET = (
     .values(accessed_by=_OWNER, accessed_at=_NOW)
     .returning(*_CONVERSATION_COLUMNS)
 )
+_STAMPED = _GET.cte("stamped")
+_GET_JOINED = (
+    select(*_STAMPED.c, *_MESSAGE_COLUMNS[1:])
+    .select_from(
+        _STAMPED.outerjoin(
+            messages, (_M.owner_id == _STAMPED.c.owner_id) & (_M.conversation_id == _STAMPED.c.id)
+        )
+    )
+    .order_by(_M.position)
+)
 _DELETE = delete(conversations).where(_C.owner_id == _OWNER, _C.id == _ID)
 _OWNER_OF = select(_C.owner_id).where(_C.id == _ID).limit(1)
 _BY_IDS = select(*_CONVERSATION_COLUMNS).where(
@@ -123,9 +133,11 @@ class SqlStore:
         self.writer = engine if writer is None else writer
         self.dialect = dialect
         self._page_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_page)
+        self._joined_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_joined)
         # SQLite's writes are serialized on one connection anyway: grouping them costs no
         # concurrency, and saves a flush per call. PostgreSQL commits many transactions at once
-        # from its pool, so there each call keeps its own.
+        # from its pool, so there each call keeps its own: measured with `get`, batching there
+        # was no cheaper per call than one statement each (bench/RESULTS.md).
         self._batch = GroupCommit(self._write) if dialect.name == "sqlite" else None
 
     # -- conversations ---------------------------------------------------------------------------
@@ -136,11 +148,21 @@ class SqlStore:
         # the matches and their order, keeping only the ids after the first batch (small), and
         # each later batch is read in a short transaction of its own, released before it is
         # handed on. Yields come after each transaction ends, never inside one.
-        statement, values = self._page(owner, query)
+        shape, values = self._page(owner, query)
+        if self._joined(query):
+            # A page that fits in one batch, read with its messages by one statement: one round
+            # trip instead of six (begin, the page, its messages, commit; a server-side cursor's
+            # declare and close), and one statement needs no transaction to be a snapshot.
+            with self._read(single=True) as connection:
+                # Fetched at once: psycopg converts every row in one call, not one call each.
+                page = _threads(connection.execute(self._joined_of_shape(shape), values).all())
+            if page:
+                yield page
+            return
         with self._read() as connection:
-            pages = connection.execute(statement, values, execution_options=_STREAMING).partitions(
-                BATCH
-            )
+            pages = connection.execute(
+                self._page_of_shape(shape), values, execution_options=_STREAMING
+            ).partitions(BATCH)
             first = _documents(connection, owner, next(pages, []))
             later = [row[0] for page in pages for row in page]
         if first:
@@ -157,12 +179,26 @@ class SqlStore:
             return _documents(connection, owner, [found[id_] for id_ in ids if id_ in found])
 
     def page_statement(self, owner: str, query: Query) -> Select[Any]:
-        """The query behind a `find` page, values bound (its messages come from a second one)."""
-        statement, values = self._page(owner, query)
-        return statement.params(values)
+        """The query behind a `find` page, values bound: with its messages where `find` reads
+        them together, else without (they come from a second one)."""
+        shape, values = self._page(owner, query)
+        joined = self._joined(query)
+        return (self._joined_of_shape if joined else self._page_of_shape)(shape).params(values)
+
+    def _joined(self, query: Query) -> bool:
+        """Whether `find` reads the page of `query` with its messages, in one statement."""
+        return query.limit is not None and query.limit <= BATCH and self.dialect.round_trips
 
     def get(self, owner: str, conversation_id: str, now: int) -> Document:
         values = {"owner": owner, "conversation_id": conversation_id, "now": now}
+        if self._batch is None and self.dialect.round_trips:
+            # The stamp and the messages in one statement, committed as it ends (before the
+            # answer, as a transaction's commit would): one round trip instead of four.
+            with self._write(single=True) as connection:
+                rows = connection.execute(_GET_JOINED, values).all()
+                if not rows:
+                    raise _missing(connection, conversation_id)
+            return _threads(rows)[0]
 
         def stamp(connection: Connection) -> Document:
             row = connection.execute(_GET, values).one_or_none()
@@ -265,7 +301,7 @@ class SqlStore:
             )
 
     def key_by_digest(self, digest: str) -> ApiKey | None:
-        with self._read() as connection:
+        with self._read(single=True) as connection:
             row = connection.execute(_KEY_BY_DIGEST, {"digest": digest}).one_or_none()
         return None if row is None else _key(row)
 
@@ -300,18 +336,23 @@ class SqlStore:
         except Exception:
             return False
 
+    def connection_limit(self) -> int | None:
+        with self._read(single=True) as connection:
+            return self.dialect.connection_limit(connection)
+
     def close(self) -> None:
         self.engine.dispose()
         self.writer.dispose()
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _read(self) -> _Transaction:
-        # A snapshot: conversations and their messages, read by two statements, agree.
-        return _Transaction(self.engine, self.dialect, write=False)
+    def _read(self, *, single: bool = False) -> _Transaction:
+        # A snapshot: conversations and their messages, read by two statements, agree. One
+        # statement (`single`) is a snapshot by itself, and needs no transaction around it.
+        return _Transaction(self.engine, self.dialect, write=False, single=single)
 
-    def _write(self) -> _Transaction:
-        return _Transaction(self.writer, self.dialect, write=True)
+    def _write(self, *, single: bool = False) -> _Transaction:
+        return _Transaction(self.writer, self.dialect, write=True, single=single)
 
     def _small_write(self, work: Callable[[Connection], _T]) -> _T:
         """`work` in a transaction of its own, or in a batch's (see `batching`).
@@ -323,8 +364,8 @@ class SqlStore:
         with self._write() as connection:
             return work(connection)
 
-    def _page(self, owner: str, query: Query) -> tuple[Select[Any], dict[str, Any]]:
-        """The statement for the shape of `query` (built once per shape), and its values."""
+    def _page(self, owner: str, query: Query) -> tuple[_Shape, dict[str, Any]]:
+        """The shape of `query` (its statements are built once per shape), and its values."""
         shape: _Shape = (
             tuple((c.field, c.op, c.value is None) for c in query.conditions),
             query.sort,
@@ -340,7 +381,7 @@ class SqlStore:
                 values[f"value_{index}"] = self.dialect.pattern(value)
             elif value is not None:
                 values[f"value_{index}"] = value
-        return self._page_of_shape(shape), values
+        return shape, values
 
     def _build_page(self, shape: _Shape) -> Select[Any]:
         conditions, sort, descending, limited = shape
@@ -353,12 +394,25 @@ class SqlStore:
                     for index, (field, op, null) in enumerate(conditions)
                 ),
             )
-            .order_by(*self._order(sort, descending))
+            .order_by(*self._order(conversations.c[sort.column], _C.id, descending=descending))
             # BIGINT, as PostgreSQL reads them: one statement takes any value, where SQLAlchemy
             # would type a literal INTEGER or BIGINT by its size.
             .offset(bindparam("offset", type_=BigInteger))
         )
         return statement.limit(bindparam("limit", type_=BigInteger)) if limited else statement
+
+    def _build_joined(self, shape: _Shape) -> Select[Any]:
+        """The page of `shape` with its messages: a row per message, or one without any."""
+        sort, descending = shape[1], shape[2]
+        page = self._page_of_shape(shape).subquery("page")
+        thread = (_M.owner_id == page.c.owner_id) & (_M.conversation_id == page.c.id)
+        return (
+            select(*page.c, *_MESSAGE_COLUMNS[1:])
+            .select_from(page.outerjoin(messages, thread))
+            .order_by(
+                *self._order(page.c[sort.column], page.c.id, descending=descending), _M.position
+            )
+        )
 
     def _clause(self, field: Field, op: Op, name: str | None) -> ColumnElement[bool]:
         """The condition on `field`, its value bound as `name` (None: the value is null)."""
@@ -382,11 +436,13 @@ class SqlStore:
             return self.dialect.regex(column, value)
         return _COMPARISONS[op](column, value)
 
-    def _order(self, sort: Field, descending: bool) -> list[UnaryExpression[Any]]:
+    def _order(self, *columns: ColumnElement[Any], descending: bool) -> list[UnaryExpression[Any]]:
         terms = []
-        for column in (conversations.c[sort.column], _C.id):
+        for column in columns:
             term = column.desc() if descending else column.asc()
-            if self.dialect.explicit_null_order:
+            # Only where nulls can occur: PostgreSQL reads a NOT NULL column's index backwards
+            # for `DESC`, but not for `DESC NULLS LAST`, which would sort every match instead.
+            if self.dialect.explicit_null_order and getattr(column, "nullable", True):
                 term = term.nulls_last() if descending else term.nulls_first()
             terms.append(term)
         return terms
@@ -399,19 +455,23 @@ class _Transaction:
     database is a 503, a statement past its timeout a 400.
     """
 
-    def __init__(self, engine: Engine, dialect: Dialect, *, write: bool) -> None:
+    def __init__(
+        self, engine: Engine, dialect: Dialect, *, write: bool, single: bool = False
+    ) -> None:
         self._engine = engine
         self._dialect = dialect
         self._write = write
+        self._single = single
         self._connection: Connection | None = None
 
     def __enter__(self) -> Connection:
         try:
             connection = self._engine.connect()
+            options = self._dialect.single if self._single else {}
             if self._write:
-                connection = connection.execution_options(write=True)
+                connection = connection.execution_options(write=True, **options)
             else:
-                connection = connection.execution_options(**self._dialect.snapshot)
+                connection = connection.execution_options(**(options or self._dialect.snapshot))
             connection.begin()
         except Exception as exc:
             raise self._dialect.translate(exc) from exc
@@ -453,58 +513,70 @@ def _documents(connection: Connection, owner: str, rows: Sequence[Any]) -> list[
         return []
     thread: dict[str, list[Document]] = {row[0]: [] for row in rows}
     values = {"owner": owner, "ids": list(thread)}
-    for (
-        conversation_id,
+    for row in connection.execute(_MESSAGES, values):
+        thread[row[0]].append(_message(row[1:]))
+    return [_conversation(row, thread[row[0]]) for row in rows]
+
+
+def _threads(rows: Iterable[Any]) -> list[Document]:
+    """Response documents from rows of a conversation's columns then a message's (`_joined`):
+    its messages in order, one row each, or a single row without a message."""
+    documents: list[Document] = []
+    last = None
+    width = len(_CONVERSATION_COLUMNS)
+    for row in rows:
+        if row[0] != last:
+            last = row[0]
+            thread: list[Document] = []
+            documents.append(_conversation(row[:width], thread))
+        if row[width] is not None:  # a message's id is never null: a conversation without any
+            thread.append(_message(row[width:]))
+    return documents
+
+
+def _message(row: Sequence[Any]) -> Document:
+    id_, timestamp, role, content, reasoning, model, img_gen = row
+    return {
+        "id": id_,
+        "timestamp": timestamp,
+        "role": role,
+        "content": content,
+        "reasoning_content": reasoning,
+        "model": model,
+        # Stored as the exact JSON the response carries; embedded without parsing.
+        "img_gen": None if img_gen is None else orjson.Fragment(img_gen),
+    }
+
+
+def _conversation(row: Sequence[Any], thread: list[Document]) -> Document:
+    (
         id_,
-        timestamp,
-        role,
-        content,
-        reasoning,
+        name,
         model,
-        img_gen,
-    ) in connection.execute(_MESSAGES, values):
-        thread[conversation_id].append(
-            {
-                "id": id_,
-                "timestamp": timestamp,
-                "role": role,
-                "content": content,
-                "reasoning_content": reasoning,
-                "model": model,
-                # Stored as the exact JSON the response carries; embedded without parsing.
-                "img_gen": None if img_gen is None else orjson.Fragment(img_gen),
-            }
-        )
-    return [
-        {
-            "id": id_,
-            "name": name,
-            "model": model,
-            "img_gen_model": img_gen_model,
-            "summary": summary,
-            "organization_id": organization_id,
-            "assistant_id": assistant_id,
-            "messages": thread[id_],
-            "created": {"user_id": owner_id or None, "timestamp": created_at},
-            "updated": {"user_id": updated_by, "timestamp": updated_at},
-            "accessed": {"user_id": accessed_by, "timestamp": accessed_at},
-        }
-        for (
-            id_,
-            name,
-            model,
-            img_gen_model,
-            summary,
-            organization_id,
-            assistant_id,
-            owner_id,
-            created_at,
-            updated_by,
-            updated_at,
-            accessed_by,
-            accessed_at,
-        ) in rows
-    ]
+        img_gen_model,
+        summary,
+        organization_id,
+        assistant_id,
+        owner_id,
+        created_at,
+        updated_by,
+        updated_at,
+        accessed_by,
+        accessed_at,
+    ) = row
+    return {
+        "id": id_,
+        "name": name,
+        "model": model,
+        "img_gen_model": img_gen_model,
+        "summary": summary,
+        "organization_id": organization_id,
+        "assistant_id": assistant_id,
+        "messages": thread,
+        "created": {"user_id": owner_id or None, "timestamp": created_at},
+        "updated": {"user_id": updated_by, "timestamp": updated_at},
+        "accessed": {"user_id": accessed_by, "timestamp": accessed_at},
+    }
 
 
 def _replace(connection: Connection, documents: list[Document]) -> None:
