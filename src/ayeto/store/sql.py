@@ -14,7 +14,18 @@ from itertools import islice
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import BigInteger, Engine, Select, bindparam, delete, exists, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, UnaryExpression
 
@@ -186,10 +197,10 @@ class SqlStore:
                 # The last of several documents with one id wins, as it would one at a time.
                 latest = {document["id"]: document for document in chunk}
                 connection.execute(delete(conversations).where(_C.id.in_(list(latest))))
-                connection.execute(insert(conversations), [_row(d) for d in latest.values()])
+                _insert(connection, conversations, [_row(d) for d in latest.values()])
                 message_rows = [m for d in latest.values() for m in _message_rows(d)]
                 if message_rows:
-                    connection.execute(insert(messages), message_rows)
+                    _insert(connection, messages, message_rows)
                 count += len(chunk)
         return count
 
@@ -508,6 +519,23 @@ def _message_rows(document: Document) -> list[dict[str, Any]]:
         }
         for position, message in enumerate(ordered)
     ]
+
+
+def _insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (alike dicts of column values) into `table`, as one executemany."""
+    if connection.dialect.paramstyle != "qmark":
+        # PostgreSQL's driver: SQLAlchemy sends the rows as multi-row INSERTs ("insertmanyvalues").
+        connection.execute(insert(table), rows)
+        return
+    # SQLite's: the rows go to the driver as tuples. SQLAlchemy's processing of each row's
+    # parameters cost an import more than SQLite's own inserting them.
+    names = list(rows[0])
+    quote = connection.dialect.identifier_preparer.quote
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) "
+        f"VALUES ({', '.join('?' * len(names))})"
+    )
+    connection.exec_driver_sql(statement, [tuple(row[name] for name in names) for row in rows])
 
 
 def _batched(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
