@@ -32,6 +32,8 @@ import httpx
 import orjson
 
 import dataset
+import importing
+import startup
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -42,6 +44,10 @@ HOST = "127.0.0.1"
 API = "/api/v3/conversation"
 # The rate limit would turn a load test into a test of 429s; every request here must be a 200.
 UNLIMITED = "1000000000/minute"
+# A message search with no literal to look up: it reads every message of the top owner.
+SLOW_SEARCH = {"filters": [["messages.content", "regex", "[qxz][0-9]{2}[qxz]"]], "limit_to": 1}
+# Clients running that search while `get` is measured (issue 8, section 1).
+SEARCHERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     bench = prepare(args)
     step("in-process store calls")
     in_process = measure_store(bench)
+    step("import beside a raw executemany load")
+    data, _ = dataset.paths(args.conversations, args.seed)
+    imported = importing.measure(data, rounds=1)
+    step("start-up and idle memory")
+    started = startup.measure(bench, rounds=3)
     results = measure_http(args, wrk, bench)
 
     report = render(args, bench, results, in_process, load_before)
+    report += goals(args, results, imported, started)
     print()
     print(report)
     if not args.no_record:
@@ -224,7 +236,35 @@ def measure_http(args: argparse.Namespace, wrk: str, bench: Bench) -> list[Measu
     with serving("ayeto", command, port, env):
         for scenario in (bench.find, bench.get, bench.small, bench.empty):
             results.append(run(base_url(port), scenario, bench.key))
+        with searching(base_url(port), bench.key):
+            stalled = run(base_url(port), bench.get, bench.key)
+        label = f"{bench.get.label}, while {SEARCHERS} clients search messages with no literal"
+        scenario = Scenario(label, "POST", bench.get.path)
+        results.append(Measured(scenario, stalled.load, stalled.response_bytes))
     return results
+
+
+@contextlib.contextmanager
+def searching(base: str, key: str) -> Iterator[None]:
+    """`SEARCHERS` clients running `SLOW_SEARCH` one after another until the block ends."""
+    import threading
+
+    stop = threading.Event()
+
+    def search() -> None:
+        with httpx.Client(base_url=base, headers={"uni-api-key": key}, timeout=60) as client:
+            while not stop.is_set():
+                client.post(f"{API}/find", json=SLOW_SEARCH).raise_for_status()
+
+    threads = [threading.Thread(target=search) for _ in range(SEARCHERS)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 
 
 # -- the steps -----------------------------------------------------------------------------------
@@ -461,6 +501,41 @@ def render(
         )
     lines += ["", "| in-process (no HTTP) | µs per call | calls |", "|---|---:|---:|"]
     lines += [f"| {name} | {micros:,.0f} | {calls:,} |" for name, micros, calls in in_process]
+    return "\n".join(lines) + "\n"
+
+
+def goals(
+    args: argparse.Namespace,
+    results: list[Measured],
+    imported: tuple[float, float],
+    started: dict[str, startup.Started],
+) -> str:
+    """The rows of issue 8's table, each beside the baseline measured in this run."""
+    fastapi = results[1].load.rate
+    find, get, _, empty, stalled = results[2:7]
+    raw, ayeto = imported
+    base, served = started["fastapi"], started["ayeto"]
+    lines = [
+        "",
+        "| work | ayeto | baseline (same run) | ratio | goal |",
+        "|---|---:|---:|---:|---|",
+        f"| get one conversation | {get.load.rate:,.0f} req/s | bare FastAPI {fastapi:,.0f} req/s "
+        f"| {get.load.rate / fastapi:.2f} | ≥ 0.5 |",
+        f"| find page (top owner, `gpt-4o`, newest 20) | {find.load.rate:,.0f} req/s "
+        f"| bare FastAPI | {find.load.rate / fastapi:.3f} | ≥ 0.08 |",
+        f"| find `limit_to: 0` | {empty.load.rate:,.0f} req/s | bare FastAPI "
+        f"| {empty.load.rate / fastapi:.2f} | ≥ 0.4 |",
+        f"| import (in process, fresh SQLite) | {args.conversations / ayeto:,.0f} conversations/s "
+        f"| raw `sqlite3.executemany` {args.conversations / raw:,.0f}/s | {raw / ayeto:.2f} "
+        "| ≥ 0.7 |",
+        f"| start-up to first 200 | {served.seconds:.2f} s | bare FastAPI app "
+        f"{base.seconds:.2f} s | {served.seconds / base.seconds:.2f} | < 1 s |",
+        f"| idle RSS | {served.rss / 2**20:.0f} MiB | bare FastAPI app {base.rss / 2**20:.0f} MiB "
+        f"| {served.rss / base.rss:.2f} | < 100 MB |",
+        f"| get p99 while {SEARCHERS} clients search with no literal | "
+        f"{stalled.load.p99 / 1000:.1f} ms | idle {get.load.p99 / 1000:.1f} ms "
+        f"| {stalled.load.p99 / get.load.p99:.2f} | ≤ 2 |",
+    ]
     return "\n".join(lines) + "\n"
 
 

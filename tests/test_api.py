@@ -191,6 +191,19 @@ def test_invalid_key_is_401_invalid(
     assert exported(store) == [own]
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_revoking_a_key_refuses_its_very_next_request(
+    client: TestClient, store: Store, own: Document, endpoint: str
+) -> None:
+    key, record = create_key(store, ALICE)
+    assert call(client, endpoint, auth(key), UNKNOWN).status_code == (
+        200 if endpoint == "find" else 404
+    )
+    assert store.revoke_key(record.id, None, now_ms()) is not None
+    assert_unauthorized(call(client, endpoint, auth(key), own["id"]), INVALID)
+    assert exported(store) == [own]
+
+
 VALID_KEYS: dict[str, Callable[[Store], str]] = {
     "conversation scope": lambda store: api_key(store, ALICE),
     "wildcard scope": lambda store: api_key(store, ALICE, ("*",)),

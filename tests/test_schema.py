@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +27,25 @@ def test_the_migrations_create_exactly_the_declared_schema(store: Store) -> None
     with _sql_store(store).engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []
         assert migrations.is_current(connection)
+
+
+def test_head_names_the_newest_migration_script() -> None:
+    assert migrations.scripts_head() == migrations.HEAD
+
+
+def test_opening_a_current_database_reads_its_revision_without_alembic(
+    database_url: str, store: Store
+) -> None:
+    # `store` has created the schema: opening it again finds nothing to do.
+    code = (
+        "import sys; from ayeto.store import open_store; "
+        f"open_store({database_url!r}).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout == "[]\n"
 
 
 def test_opening_again_is_a_no_op_and_the_store_is_ready(database_url: str, store: Store) -> None:

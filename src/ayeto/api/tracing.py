@@ -8,6 +8,7 @@ reports finds all that the server said about its request.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 from typing import Any
@@ -34,7 +35,19 @@ log = logging.getLogger("ayeto.access")
 def install(app: FastAPI, metrics: Metrics) -> None:
     app.add_middleware(AccessLog, metrics=metrics)
     # Added last, so it runs first: the access log line is written with the id already set.
-    app.add_middleware(CorrelationIdMiddleware, header_name=HEADER, validator=is_sane)
+    app.add_middleware(
+        CorrelationIdMiddleware, header_name=HEADER, validator=is_sane, generator=new_request_id
+    )
+
+
+def new_request_id() -> str:
+    """32 hex digits, as `uuid4().hex`, from Python's generator rather than the system's.
+
+    An id must be unique, not secret; `uuid4` asks the kernel for randomness on each request, a
+    system call that cost a tenth of a `get`'s CPU time on a busy host (bench/floor.py). Python
+    reseeds its generator in every process, workers included.
+    """
+    return f"{random.getrandbits(128):032x}"
 
 
 def is_sane(request_id: str) -> bool:

@@ -95,8 +95,15 @@ def install(engine: Engine, milliseconds: int) -> None:
     @event.listens_for(engine, "begin", insert=True)
     def _budget(connection: Connection) -> None:
         # Once per transaction: a read's statements have the budget, a write's none (`_Clock`).
-        clock = connection.connection.dbapi_connection.clock  # type: ignore[union-attr]
-        clock.seconds = math.inf if connection.get_execution_options().get("write") else seconds
+        dbapi_connection = connection.connection.dbapi_connection
+        assert isinstance(dbapi_connection, _Connection)
+        if connection.get_execution_options().get("write"):
+            dbapi_connection.clock.seconds = math.inf
+            # Nor is a write's progress watched: an import runs millions of instructions.
+            dbapi_connection.set_progress_handler(None, INSTRUCTIONS)
+        else:
+            dbapi_connection.clock.seconds = seconds
+            dbapi_connection.set_progress_handler(dbapi_connection.clock.spent, INSTRUCTIONS)
 
 
 __all__ = ["INSTRUCTIONS", "install"]

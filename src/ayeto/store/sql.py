@@ -14,8 +14,20 @@ from itertools import islice
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import BigInteger, Engine, Select, bindparam, delete, exists, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, UnaryExpression
 
 from ayeto.errors import Forbidden, NotFound
@@ -139,6 +151,11 @@ class SqlStore:
         # from its pool, so there each call keeps its own: measured with `get`, batching there
         # was no cheaper per call than one statement each (bench/RESULTS.md).
         self._batch = GroupCommit(self._write) if dialect.name == "sqlite" else None
+        self._key_by_digest_sql = (
+            str(_KEY_BY_DIGEST.compile(dialect=engine.dialect))
+            if dialect.name == "sqlite"
+            else None
+        )
 
     # -- conversations ---------------------------------------------------------------------------
 
@@ -301,9 +318,35 @@ class SqlStore:
             )
 
     def key_by_digest(self, digest: str) -> ApiKey | None:
-        with self._read(single=True) as connection:
-            row = connection.execute(_KEY_BY_DIGEST, {"digest": digest}).one_or_none()
+        if self._key_by_digest_sql is not None:
+            row = self._sqlite_row(self._key_by_digest_sql, (digest,))
+        else:
+            with self._read(single=True) as connection:
+                row = connection.execute(_KEY_BY_DIGEST, {"digest": digest}).one_or_none()
         return None if row is None else _key(row)
+
+    def _sqlite_row(self, sql: str, values: tuple[Any, ...]) -> Any:
+        """The one row of a one-statement read, straight from a pooled SQLite connection.
+
+        Every request looks its key up, and SQLAlchemy's execution and its transaction cost
+        several times SQLite's own lookup. One SELECT needs no transaction around it: in
+        autocommit, SQLite reads it from one snapshot.
+        """
+        import sqlite3
+
+        try:
+            connection = self.engine.raw_connection()
+        except Exception as exc:
+            raise self.dialect.translate(exc) from exc
+        try:
+            # Its own cursor (`budget`'s), which starts the statement's clock.
+            cursor = connection.driver_connection.cursor()  # type: ignore[union-attr]
+            return cursor.execute(sql, values).fetchone()
+        except sqlite3.Error as exc:
+            error = DBAPIError.instance(sql, values, exc, sqlite3.Error)
+            raise self.dialect.translate(error) from exc
+        finally:
+            connection.close()
 
     def list_keys(self, user_id: str | None = None) -> list[ApiKey]:
         statement = select(*_KEY_COLUMNS).order_by(api_keys.c.created_at, api_keys.c.id)
@@ -584,10 +627,10 @@ def _replace(connection: Connection, documents: list[Document]) -> None:
     # The last of several documents with one id wins, as it would one at a time.
     latest = {document["id"]: document for document in documents}
     connection.execute(delete(conversations).where(_C.id.in_(list(latest))))
-    connection.execute(insert(conversations), [_row(d) for d in latest.values()])
+    _insert(connection, conversations, [_row(d) for d in latest.values()])
     message_rows = [m for d in latest.values() for m in _message_rows(d)]
     if message_rows:
-        connection.execute(insert(messages), message_rows)
+        _insert(connection, messages, message_rows)
 
 
 def _row(document: Document) -> dict[str, Any]:
@@ -632,6 +675,23 @@ def _message_rows(document: Document) -> list[dict[str, Any]]:
     ]
 
 
+def _insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (alike dicts of column values) into `table`, as one executemany."""
+    if connection.dialect.paramstyle != "qmark":
+        # PostgreSQL's driver: SQLAlchemy sends the rows as multi-row INSERTs ("insertmanyvalues").
+        connection.execute(insert(table), rows)
+        return
+    # SQLite's: the rows go to the driver as tuples. SQLAlchemy's processing of each row's
+    # parameters cost an import more than SQLite's own inserting them.
+    names = list(rows[0])
+    quote = connection.dialect.identifier_preparer.quote
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) "
+        f"VALUES ({', '.join('?' * len(names))})"
+    )
+    connection.exec_driver_sql(statement, [tuple(row[name] for name in names) for row in rows])
+
+
 def _batched(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
@@ -639,16 +699,18 @@ def _batched(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
 
 
 def _key(row: Any) -> ApiKey:
+    """The key in a row of `_KEY_COLUMNS` (an SQLAlchemy row, or the driver's tuple)."""
+    id_, user_id, name, scopes, created_at, last_used_at, expires_at, revoked_at, rate_limit = row
     return ApiKey(
-        id=row.id,
-        user_id=row.user_id,
-        name=row.name,
-        scopes=tuple(row.scopes.split()),
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-        rate_limit=row.rate_limit,
+        id=id_,
+        user_id=user_id,
+        name=name,
+        scopes=tuple(scopes.split()),
+        created_at=created_at,
+        last_used_at=last_used_at,
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+        rate_limit=rate_limit,
     )
 
 

@@ -1,13 +1,15 @@
 """Alembic migrations, applied when a store is opened to write; checked when opened to read.
 
-Alembic is imported by the functions that use it: importing the store (and `ayeto --help`) does not
-pay for it.
+Alembic is imported only when a migration is due: the revision a database has is read with one
+query and compared with `HEAD`, so opening a current database (every server start) never loads
+Alembic nor parses its scripts. `HEAD` is the newest script's revision; a test checks it against
+the scripts, so a new migration cannot be forgotten here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -17,6 +19,11 @@ if TYPE_CHECKING:
     from ayeto.store.dialects import Dialect
 
 _HERE = Path(__file__).parent
+
+#: The revision of the newest script in `versions/`.
+HEAD: Final = "0004"
+#: Where Alembic keeps a database's revision.
+VERSION_TABLE: Final = "alembic_version"
 
 
 class SchemaNotCurrent(Exception):
@@ -40,7 +47,12 @@ def config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def head() -> str | None:
+def head() -> str:
+    return HEAD
+
+
+def scripts_head() -> str | None:
+    """The head revision as Alembic reads it from the scripts (what `HEAD` must say)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(config()).get_current_head()
@@ -48,9 +60,13 @@ def head() -> str | None:
 
 def revision(connection: Connection) -> str | None:
     """The schema revision the database has; None when it has no ayeto schema."""
-    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect, text
 
-    return MigrationContext.configure(connection).get_current_revision()
+    # Looked up first: a query on a missing table would abort a PostgreSQL transaction.
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    # One row, as ayeto's migrations form one line (Alembic's own reading refuses several).
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
 def is_current(connection: Connection) -> bool:
@@ -62,14 +78,14 @@ def upgrade(engine: Engine, dialect: Dialect) -> bool:
 
     True when the database had no ayeto schema before: it was created now.
     """
-    from alembic import command
-
     with engine.connect().execution_options(write=True) as connection, connection.begin():
         # Processes starting together queue here; all but the first find the work done.
         dialect.check(connection)
         dialect.lock_schema(connection)
         before = revision(connection)
         if before != head():
+            from alembic import command
+
             command.upgrade(config(connection), "head")
     return before is None
 
