@@ -7,18 +7,31 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, create_engine, event, func, text
+from sqlalchemy import (
+    Engine,
+    Select,
+    create_engine,
+    event,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+    true,
+)
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from ayeto.config import ConnectionOptions
 from ayeto.errors import QUERY_TIMEOUT, BadRequest, QueryTimeout, Unavailable
 from ayeto.patterns import search
 from ayeto.pg_regex import to_postgres
+from ayeto.prefilter import And, Required
 from ayeto.store import budget
+from ayeto.store.schema import SEARCH_TABLE
 
 UNAVAILABLE = "the database is unavailable; try again shortly"
 BUSY = "the database is busy; try again shortly"
@@ -45,6 +58,24 @@ class Dialect:
     def pattern(self, pattern: str) -> str:
         """The value to bind for RE2 `pattern` (it is valid: see query.py) in `regex`."""
         return pattern
+
+    def search(self, column: str, literals: Required) -> str:
+        """The value to bind in `candidates` for messages whose `column` holds `literals`."""
+        return ""
+
+    def candidates(
+        self, column: ColumnElement[Any], search: BindParameter[str]
+    ) -> ColumnElement[bool]:
+        """True for the messages the search index finds for `search` (see `search`): a superset
+        of those the regex on `column` matches, found without reading the others.
+
+        PostgreSQL's `pg_trgm` indexes serve the regex operator itself: nothing is added there.
+        """
+        return true()
+
+    def not_indexed(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        """`column`, in a form the planner does not look up by index (see `SQLite`)."""
+        return column
 
     def engines(self, url: URL, options: ConnectionOptions) -> tuple[Engine, Engine]:
         """The engine reads run on, and the one writes run on (the same, where it can be)."""
@@ -90,6 +121,28 @@ class SQLite(Dialect):
 
     def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
         return func.ayeto_regexp(pattern, column).is_(True)
+
+    def search(self, column: str, literals: Required) -> str:
+        # An FTS5 query on one column: each literal a quoted phrase (in which `"` is doubled and
+        # nothing else is special: `*`, `AND`, `NEAR` are text), the trigram tokenizer folding
+        # case on both sides.
+        return f"{{{column}}} : {_fts_query(literals)}"
+
+    def candidates(
+        self, column: ColumnElement[Any], search: BindParameter[str]
+    ) -> ColumnElement[bool]:
+        found: Select[Any] = (
+            select(literal_column("rowid"))
+            .select_from(table(SEARCH_TABLE))
+            .where(literal_column(SEARCH_TABLE).op("MATCH")(search))
+        )
+        return literal_column("messages.rowid").in_(found)
+
+    def not_indexed(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        # Without statistics SQLite guesses that the owner's index finds few messages, and
+        # would read every message of the owner to test it against the candidates; `+column`
+        # keeps that term out of index choice, so the candidates are read, each by its rowid.
+        return literal_column(f"+{column}", type_=column.type)
 
     def engines(self, url: URL, options: ConnectionOptions) -> tuple[Engine, Engine]:
         """A pool of read connections, and the one connection every write of this process takes.
@@ -215,6 +268,14 @@ class PostgreSQL(Dialect):
                 "tcp_user_timeout": options.connect_timeout * 1000,
             },
         )
+
+
+def _fts_query(literals: Required) -> str:
+    if isinstance(literals, str):
+        return '"' + literals.replace('"', '""') + '"'
+    joined = " AND " if isinstance(literals, And) else " OR "
+    # Sorted, so that one pattern always gives one query.
+    return "(" + joined.join(sorted(_fts_query(part) for part in literals.parts)) + ")"
 
 
 def create(url: str, options: ConnectionOptions | None = None) -> tuple[Engine, Engine, Dialect]:

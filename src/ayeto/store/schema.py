@@ -89,6 +89,13 @@ messages = Table(
     ),
 )
 
+# The message columns a trigram index narrows `regex` filters on (`prefilter`): on SQLite the FTS5
+# table `message_search` (trigram tokenizer, external content: it indexes the `messages` rows by
+# rowid, kept in step by triggers), on PostgreSQL a `pg_trgm` GIN index per column. Both are
+# created by migration 0003, outside this metadata (see `migrations.include_object`).
+SEARCHED = ("content", "reasoning_content")
+SEARCH_TABLE = "message_search"
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -107,4 +114,12 @@ api_keys = Table(
     Index(None, "user_id"),
 )
 
-__all__ = ["NOBODY", "api_keys", "conversations", "messages", "metadata"]
+__all__ = [
+    "NOBODY",
+    "SEARCHED",
+    "SEARCH_TABLE",
+    "api_keys",
+    "conversations",
+    "messages",
+    "metadata",
+]

@@ -19,12 +19,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, UnaryExpression
 
 from ayeto.errors import Forbidden, NotFound
-from ayeto.query import Field, Op, Query
+from ayeto.prefilter import required
+from ayeto.query import Condition, Field, Op, Query
 from ayeto.store import migrations
 from ayeto.store.base import ApiKey, Document
 from ayeto.store.batching import GroupCommit
 from ayeto.store.dialects import Dialect
-from ayeto.store.schema import NOBODY, api_keys, conversations, messages
+from ayeto.store.schema import NOBODY, SEARCHED, api_keys, conversations, messages
 
 _T = TypeVar("_T")
 
@@ -95,9 +96,10 @@ _MESSAGES = (
     .where(_M.owner_id == _OWNER, _M.conversation_id.in_(bindparam("ids", expanding=True)))
     .order_by(_M.conversation_id, _M.position)
 )
-# What a `find` statement's SQL depends on: per condition its field, operator and whether the
-# value is null (`IS NULL` instead of a comparison); the sort; whether there is a limit.
-_Shape = tuple[tuple[tuple[Field, Op, bool], ...], Field, bool, bool]
+# What a `find` statement's SQL depends on: per condition its field, operator, whether the value
+# is null (`IS NULL` instead of a comparison) and whether the search index narrows it (a regex
+# with required literals, see `prefilter`); the sort; whether there is a limit.
+_Shape = tuple[tuple[tuple[Field, Op, bool, bool], ...], Field, bool, bool]
 # Distinct shapes are few in practice; the bound keeps arbitrary ones from growing it. Fewer than
 # the engine's compiled statements (`dialects.STATEMENT_CACHE`), so that every shape kept here
 # also finds its compiled form there.
@@ -286,8 +288,12 @@ class SqlStore:
 
     def _page(self, owner: str, query: Query) -> tuple[Select[Any], dict[str, Any]]:
         """The statement for the shape of `query` (built once per shape), and its values."""
+        searches = [self._search(c) for c in query.conditions]
         shape: _Shape = (
-            tuple((c.field, c.op, c.value is None) for c in query.conditions),
+            tuple(
+                (c.field, c.op, c.value is None, search is not None)
+                for c, search in zip(query.conditions, searches, strict=True)
+            ),
             query.sort,
             query.descending,
             query.limit is not None,
@@ -301,6 +307,8 @@ class SqlStore:
                 values[f"value_{index}"] = self.dialect.pattern(value)
             elif value is not None:
                 values[f"value_{index}"] = value
+            if (search := searches[index]) is not None:
+                values[f"search_{index}"] = search
         return self._page_of_shape(shape), values
 
     def _build_page(self, shape: _Shape) -> Select[Any]:
@@ -310,8 +318,13 @@ class SqlStore:
             .where(
                 _C.owner_id == _OWNER,
                 *(
-                    self._clause(field, op, None if null else f"value_{index}")
-                    for index, (field, op, null) in enumerate(conditions)
+                    self._clause(
+                        field,
+                        op,
+                        None if null else f"value_{index}",
+                        f"search_{index}" if searched else None,
+                    )
+                    for index, (field, op, null, searched) in enumerate(conditions)
                 ),
             )
             .order_by(*self._order(sort, descending))
@@ -321,11 +334,34 @@ class SqlStore:
         )
         return statement.limit(bindparam("limit", type_=BigInteger)) if limited else statement
 
-    def _clause(self, field: Field, op: Op, name: str | None) -> ColumnElement[bool]:
-        """The condition on `field`, its value bound as `name` (None: the value is null)."""
+    def _search(self, condition: Condition) -> str | None:
+        """The search index's query for `condition`'s candidates; None where it cannot narrow."""
+        if condition.op is not Op.REGEX or not isinstance(condition.value, str):
+            return None
+        if not condition.field.on_message or condition.field.column not in SEARCHED:
+            return None
+        literals = required(condition.value)
+        return None if literals is None else self.dialect.search(condition.field.column, literals)
+
+    def _clause(
+        self, field: Field, op: Op, name: str | None, search: str | None = None
+    ) -> ColumnElement[bool]:
+        """The condition on `field`, its value bound as `name` (None: the value is null).
+
+        `search` names the bound search-index query that narrows a regex to its candidates.
+        """
         if not field.on_message:
             return self._compare(conversations.c[field.column], op, name)
         column = messages.c[field.column]
+        if search is not None:
+            # Driven by the index: the owner's messages among its candidates, judged by the
+            # regex, give the conversations (the same ones `exists` below finds by scanning).
+            matching = select(_M.conversation_id).where(
+                self.dialect.candidates(column, bindparam(search)),
+                self.dialect.not_indexed(_M.owner_id) == _OWNER,
+                self._compare(column, op, name),
+            )
+            return _C.id.in_(matching)
         of_this_conversation = (_M.owner_id == _C.owner_id, _M.conversation_id == _C.id)
         if op is Op.NE:
             # A message filter matches when any message matches; `!=` when none is equal.
