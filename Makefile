@@ -39,6 +39,7 @@ format: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/search.py --quick
 
 clean:
 	rm -rf $(VENV) demo.db .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis

@@ -49,7 +49,8 @@ DROP_SQLITE_INDEX = (
     "DROP TRIGGER message_search_insert",
     "DROP TRIGGER message_search_delete",
     "DROP TRIGGER message_search_update",
-    "DROP TABLE message_search",
+    "DROP TABLE message_search_content",
+    "DROP TABLE message_search_reasoning",
 )
 TRIGRAM_INDEXES = {
     "ix_messages_content_trgm": "content",

@@ -106,12 +106,19 @@ def test_required_literals(pattern: str, expected: Condition) -> None:
 @pytest.mark.parametrize(
     ("literals", "query"),
     [
-        ("abc", '{content} : "abc"'),
-        ('a"b', '{content} : "a""b"'),
-        ("NEAR", '{content} : "NEAR"'),
-        (all_of("AND", "x*y"), '{content} : ("AND" AND "x*y")'),
-        (any_of("foo", "bar"), '{content} : ("bar" OR "foo")'),
-        (all_of(any_of("foo", "bar"), "baz"), '{content} : ("baz" AND ("bar" OR "foo"))'),
+        ("abc", '"abc"'),
+        ("hello", '("hel" AND "llo")'),
+        ("throughput", '("hpu" AND "oug" AND "put" AND "thr")'),
+        ('a"bc', '("""bc" AND "a""b")'),
+        ("NEAR", '("EAR" AND "NEA")'),
+        (all_of("AND", "x*y"), '("AND" AND "x*y")'),
+        (any_of("foo", "bar"), '("bar" OR "foo")'),
+        (all_of(any_of("foo", "bar"), "baz"), '("baz" AND ("bar" OR "foo"))'),
+        ("a" * 40, '"aaa"'),
+        (
+            "abcdefghijklmnopqrstuvwxyz0123456789",
+            '("abc" AND "def" AND "ghi" AND "jkl" AND "mno" AND "pqr" AND "stu" AND "vwx")',
+        ),
     ],
 )
 def test_fts_query(literals: str | And | Or, query: str) -> None:
@@ -132,7 +139,7 @@ def test_only_k_and_s_have_case_variants_outside_ascii_among_ascii_letters() -> 
 def index() -> Iterator[sqlite3.Connection]:
     connection = sqlite3.connect(":memory:")
     connection.execute(
-        "CREATE VIRTUAL TABLE search USING fts5(content, reasoning_content, tokenize='trigram')"
+        "CREATE VIRTUAL TABLE search USING fts5(content, tokenize='trigram', detail='none')"
     )
     yield connection
     connection.close()

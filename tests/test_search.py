@@ -7,11 +7,11 @@ from contextlib import closing
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from ayeto.query import parse_query
 from ayeto.store import SqlStore, Store, dialects, migrations, open_store
-from ayeto.store.dialects import SQLite
+from ayeto.store.schema import SEARCHED
 from tests.factories import ALICE, BOB, conversation, message
 
 TEXTS = (
@@ -58,6 +58,15 @@ def filled(store: Store) -> Store:
     return store
 
 
+@pytest.fixture(params=["few", "many"])
+def candidates(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searches read the index's candidates (few of them), or the conversations in order with
+    every message judged (many: here, as soon as there is one)."""
+    if request.param == "many":
+        monkeypatch.setattr(dialects, "FEW_CANDIDATES", 1)
+
+
+@pytest.mark.usefixtures("candidates")
 @pytest.mark.parametrize(
     ("pattern", "expected"),
     [
@@ -88,6 +97,7 @@ def test_message_content_regex(filled: Store, pattern: str, expected: list[int])
     assert _found(filled, "messages.content", pattern) == expected
 
 
+@pytest.mark.usefixtures("candidates")
 @pytest.mark.parametrize(
     ("pattern", "expected"),
     [("dlroW olleH", [0]), ('"RAEN"', [2]), ("(?i)NIVLEK", [3]), ("gnihton", [])],
@@ -109,14 +119,17 @@ def test_upsert_and_delete_keep_the_index_in_step(filled: Store) -> None:
 
 
 def _sqlite_index_is_in_step(store: SqlStore) -> int:
-    """The number of indexed rows, after FTS5 has checked its index against `messages`."""
+    """The number of indexed rows, after FTS5 has checked each index against `messages`."""
+    counts = set()
     with store.writer.begin() as connection:
-        connection.exec_driver_sql(
-            "INSERT INTO message_search(message_search, rank) VALUES ('integrity-check', 1)"
-        )
-        return int(
-            connection.exec_driver_sql("SELECT count(*) FROM message_search_docsize").scalar_one()
-        )
+        for index in SEARCHED.values():
+            connection.exec_driver_sql(
+                f"INSERT INTO {index}({index}, rank) VALUES ('integrity-check', 1)"
+            )
+            counted = connection.exec_driver_sql(f"SELECT count(*) FROM {index}_docsize")
+            counts.add(counted.scalar_one())
+    (count,) = counts
+    return int(count)
 
 
 def test_the_sqlite_index_holds_exactly_the_messages(sqlite_url: str) -> None:
@@ -149,12 +162,12 @@ def test_a_sqlite_search_reads_the_index_not_every_message(sqlite_url: str) -> N
     compiled = store.page_statement(ALICE, parse_query(body)).compile(store.engine)
     assert compiled.positiontup is not None
     parameters = tuple(compiled.params[name] for name in compiled.positiontup)
-    assert '{content} : "hello"' in parameters
+    assert '("hel" AND "llo")' in parameters
     with store.engine.connect() as connection:
         explained = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters)
         plan = [row[3] for row in explained]
     store.close()
-    assert "SCAN message_search VIRTUAL TABLE INDEX 0:M2" in plan, plan
+    assert "SCAN message_search_content VIRTUAL TABLE INDEX 0:M1" in plan, plan
     assert "SEARCH messages USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
 
 
@@ -185,9 +198,3 @@ def test_a_database_of_revision_0002_gets_its_messages_indexed(
         "indexed 36 of 36 messages\n"
         "message search index ready\n"
     )
-
-
-def test_fts_queries_quote_every_literal() -> None:
-    assert SQLite().search("reasoning_content", 'a"b') == '{reasoning_content} : "a""b"'
-    with create_engine("sqlite://").connect() as connection:
-        assert connection.execute(text("SELECT sqlite_version()")).scalar_one() >= "3.34"

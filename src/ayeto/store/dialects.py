@@ -17,7 +17,6 @@ from sqlalchemy import (
     select,
     table,
     text,
-    true,
 )
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -31,7 +30,7 @@ from ayeto.patterns import search
 from ayeto.pg_regex import to_postgres
 from ayeto.prefilter import And, Required
 from ayeto.store import budget
-from ayeto.store.schema import SEARCH_TABLE
+from ayeto.store.schema import SEARCHED
 
 UNAVAILABLE = "the database is unavailable; try again shortly"
 BUSY = "the database is busy; try again shortly"
@@ -42,6 +41,10 @@ TOO_COMPLEX = "the query is too complex"
 # and the `find` shapes the store keeps (`sql._SHAPES`). SQLAlchemy prunes it back to this size
 # once it holds half as many again.
 STATEMENT_CACHE = 128
+# Below this many candidates from the search index, a search reads just them (see `sql`).
+FEW_CANDIDATES = 2000
+# The trigrams asked for per literal: enough to be selective, few enough to stay cheap.
+MAX_TRIGRAMS = 8
 
 
 class Dialect:
@@ -50,6 +53,10 @@ class Dialect:
     explicit_null_order: ClassVar[bool]
     # Execution options that make a read transaction one consistent snapshot.
     snapshot: ClassVar[dict[str, str]] = {}
+    # Whether the store asks the search index for a regex filter's candidates itself (`search`,
+    # `candidates`). PostgreSQL's planner weighs its `pg_trgm` indexes against a scan on its own,
+    # for the regex operator as it is: there the statement stays as it would be without them.
+    narrows_search: ClassVar[bool] = False
 
     def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
         """True where the regex bound to `pattern` (see `pattern`) is found in `column`."""
@@ -59,19 +66,19 @@ class Dialect:
         """The value to bind for RE2 `pattern` (it is valid: see query.py) in `regex`."""
         return pattern
 
+    def few_candidates(self, connection: Connection, column: str, search: str) -> bool:
+        """Whether the search index finds few enough messages for `search` (see `search`) that
+        reading each of them beats reading the owner's conversations in the page's order."""
+        raise NotImplementedError
+
     def search(self, column: str, literals: Required) -> str:
-        """The value to bind in `candidates` for messages whose `column` holds `literals`."""
-        return ""
+        """What to bind in `candidates` for messages whose `column` holds `literals`."""
+        raise NotImplementedError
 
-    def candidates(
-        self, column: ColumnElement[Any], search: BindParameter[str]
-    ) -> ColumnElement[bool]:
-        """True for the messages the search index finds for `search` (see `search`): a superset
-        of those the regex on `column` matches, found without reading the others.
-
-        PostgreSQL's `pg_trgm` indexes serve the regex operator itself: nothing is added there.
-        """
-        return true()
+    def candidates(self, column: str, search: BindParameter[str]) -> ColumnElement[bool]:
+        """True for the messages the search index finds for `search`: a superset of those the
+        regex on `column` matches, found without reading the others."""
+        raise NotImplementedError
 
     def not_indexed(self, column: ColumnElement[str]) -> ColumnElement[str]:
         """`column`, in a form the planner does not look up by index (see `SQLite`)."""
@@ -101,6 +108,7 @@ class Dialect:
 class SQLite(Dialect):
     name = "sqlite"
     explicit_null_order = False
+    narrows_search = True
     function = "ayeto_regexp"
     # How SQLite says a statement is beyond its compile-time limits: the statement's fault, not
     # the database's (sqlite3 raises them all as OperationalError).
@@ -123,20 +131,24 @@ class SQLite(Dialect):
         return func.ayeto_regexp(pattern, column).is_(True)
 
     def search(self, column: str, literals: Required) -> str:
-        # An FTS5 query on one column: each literal a quoted phrase (in which `"` is doubled and
-        # nothing else is special: `*`, `AND`, `NEAR` are text), the trigram tokenizer folding
-        # case on both sides.
-        return f"{{{column}}} : {_fts_query(literals)}"
+        return _fts_query(literals)
 
-    def candidates(
-        self, column: ColumnElement[Any], search: BindParameter[str]
-    ) -> ColumnElement[bool]:
+    def candidates(self, column: str, search: BindParameter[str]) -> ColumnElement[bool]:
+        index = SEARCHED[column]
         found: Select[Any] = (
             select(literal_column("rowid"))
-            .select_from(table(SEARCH_TABLE))
-            .where(literal_column(SEARCH_TABLE).op("MATCH")(search))
+            .select_from(table(index))
+            .where(literal_column(index).op("MATCH")(search))
         )
         return literal_column("messages.rowid").in_(found)
+
+    def few_candidates(self, connection: Connection, column: str, search: str) -> bool:
+        index = SEARCHED[column]
+        counted = connection.exec_driver_sql(
+            f"SELECT count(*) FROM (SELECT 1 FROM {index} WHERE {index} MATCH ? LIMIT ?)",
+            (search, FEW_CANDIDATES),
+        )
+        return int(counted.scalar_one()) < FEW_CANDIDATES
 
     def not_indexed(self, column: ColumnElement[str]) -> ColumnElement[str]:
         # Without statistics SQLite guesses that the owner's index finds few messages, and
@@ -271,8 +283,18 @@ class PostgreSQL(Dialect):
 
 
 def _fts_query(literals: Required) -> str:
+    """An FTS5 query for what holds `literals`: each literal as its trigrams, every one quoted
+    (in which `"` is doubled and nothing else is special: `*`, `AND`, `NEAR` are text).
+
+    The index keeps no positions (`detail=none`), so a literal is asked for as trigrams that
+    cover it, not as a phrase: a superset of the texts holding it. Trigrams three apart, and the
+    last, cover every character; the tokenizer folds case on both sides.
+    """
     if isinstance(literals, str):
-        return '"' + literals.replace('"', '""') + '"'
+        starts = [*range(0, len(literals) - 3, 3), len(literals) - 3]
+        trigrams = sorted({literals[i : i + 3] for i in starts[:MAX_TRIGRAMS]})
+        quoted = ['"' + trigram.replace('"', '""') + '"' for trigram in trigrams]
+        return quoted[0] if len(quoted) == 1 else "(" + " AND ".join(quoted) + ")"
     joined = " AND " if isinstance(literals, And) else " OR "
     # Sorted, so that one pattern always gives one query.
     return "(" + joined.join(sorted(_fts_query(part) for part in literals.parts)) + ")"

@@ -89,12 +89,11 @@ messages = Table(
     ),
 )
 
-# The message columns a trigram index narrows `regex` filters on (`prefilter`): on SQLite the FTS5
-# table `message_search` (trigram tokenizer, external content: it indexes the `messages` rows by
-# rowid, kept in step by triggers), on PostgreSQL a `pg_trgm` GIN index per column. Both are
-# created by migration 0003, outside this metadata (see `migrations.include_object`).
-SEARCHED = ("content", "reasoning_content")
-SEARCH_TABLE = "message_search"
+# The message columns a trigram index narrows `regex` filters on (`prefilter`), each with its
+# SQLite FTS5 table (trigram tokenizer, external content: it indexes the `messages` rows by rowid,
+# kept in step by triggers); on PostgreSQL a `pg_trgm` GIN index per column. Both are created by
+# migration 0003, outside this metadata (see `migrations.include_object`).
+SEARCHED = {"content": "message_search_content", "reasoning_content": "message_search_reasoning"}
 
 api_keys = Table(
     "api_keys",
@@ -117,7 +116,6 @@ api_keys = Table(
 __all__ = [
     "NOBODY",
     "SEARCHED",
-    "SEARCH_TABLE",
     "api_keys",
     "conversations",
     "messages",

@@ -96,9 +96,10 @@ _MESSAGES = (
     .where(_M.owner_id == _OWNER, _M.conversation_id.in_(bindparam("ids", expanding=True)))
     .order_by(_M.conversation_id, _M.position)
 )
+
 # What a `find` statement's SQL depends on: per condition its field, operator, whether the value
-# is null (`IS NULL` instead of a comparison) and whether the search index narrows it (a regex
-# with required literals, see `prefilter`); the sort; whether there is a limit.
+# is null (`IS NULL` instead of a comparison) and whether the search index's candidates drive it
+# (`_search`); the sort; whether there is a limit.
 _Shape = tuple[tuple[tuple[Field, Op, bool, bool], ...], Field, bool, bool]
 # Distinct shapes are few in practice; the bound keeps arbitrary ones from growing it. Fewer than
 # the engine's compiled statements (`dialects.STATEMENT_CACHE`), so that every shape kept here
@@ -135,8 +136,8 @@ class SqlStore:
         # the matches and their order, keeping only the ids after the first batch (small), and
         # each later batch is read in a short transaction of its own, released before it is
         # handed on. Yields come after each transaction ends, never inside one.
-        statement, values = self._page(owner, query)
         with self._read() as connection:
+            statement, values = self._page(connection, owner, query)
             pages = connection.execute(statement, values, execution_options=_STREAMING).partitions(
                 BATCH
             )
@@ -157,7 +158,8 @@ class SqlStore:
 
     def page_statement(self, owner: str, query: Query) -> Select[Any]:
         """The query behind a `find` page, values bound (its messages come from a second one)."""
-        statement, values = self._page(owner, query)
+        with self._read() as connection:
+            statement, values = self._page(connection, owner, query)
         return statement.params(values)
 
     def get(self, owner: str, conversation_id: str, now: int) -> Document:
@@ -286,9 +288,11 @@ class SqlStore:
         with self._write() as connection:
             return work(connection)
 
-    def _page(self, owner: str, query: Query) -> tuple[Select[Any], dict[str, Any]]:
+    def _page(
+        self, connection: Connection, owner: str, query: Query
+    ) -> tuple[Select[Any], dict[str, Any]]:
         """The statement for the shape of `query` (built once per shape), and its values."""
-        searches = [self._search(c) for c in query.conditions]
+        searches = [self._search(connection, c) for c in query.conditions]
         shape: _Shape = (
             tuple(
                 (c.field, c.op, c.value is None, search is not None)
@@ -334,32 +338,44 @@ class SqlStore:
         )
         return statement.limit(bindparam("limit", type_=BigInteger)) if limited else statement
 
-    def _search(self, condition: Condition) -> str | None:
-        """The search index's query for `condition`'s candidates; None where it cannot narrow."""
-        if condition.op is not Op.REGEX or not isinstance(condition.value, str):
+    def _search(self, connection: Connection, condition: Condition) -> str | None:
+        """The search index's query for `condition`'s candidates, where they are few.
+
+        Few candidates are read one by one (`_clause`). Many, and the literal is common: the
+        owner's conversations are read in the page's order, as without an index, and a page
+        fills after a few of them (a common literal usually matches often); RE2 then judges
+        every message read. Measured in bench/search.py. On PostgreSQL the planner makes that
+        choice itself (`Dialect.narrows_search`).
+        """
+        column, value = condition.field.column, condition.value
+        if condition.op is not Op.REGEX or not isinstance(value, str):
             return None
-        if not condition.field.on_message or condition.field.column not in SEARCHED:
+        if not condition.field.on_message or column not in SEARCHED:
             return None
-        literals = required(condition.value)
-        return None if literals is None else self.dialect.search(condition.field.column, literals)
+        literals = required(value)
+        if literals is None or not self.dialect.narrows_search:
+            return None
+        search = self.dialect.search(column, literals)
+        return search if self.dialect.few_candidates(connection, column, search) else None
 
     def _clause(
         self, field: Field, op: Op, name: str | None, search: str | None = None
     ) -> ColumnElement[bool]:
         """The condition on `field`, its value bound as `name` (None: the value is null).
 
-        `search` names the bound search-index query that narrows a regex to its candidates.
+        `search` names the bound search-index query whose candidates drive a regex filter.
         """
         if not field.on_message:
             return self._compare(conversations.c[field.column], op, name)
         column = messages.c[field.column]
+        judged = self._compare(column, op, name)
         if search is not None:
-            # Driven by the index: the owner's messages among its candidates, judged by the
-            # regex, give the conversations (the same ones `exists` below finds by scanning).
+            # The owner's messages among the candidates, judged by the regex, give the
+            # conversations: the same ones `exists` below finds by reading every message.
             matching = select(_M.conversation_id).where(
-                self.dialect.candidates(column, bindparam(search)),
+                self.dialect.candidates(field.column, bindparam(search)),
                 self.dialect.not_indexed(_M.owner_id) == _OWNER,
-                self._compare(column, op, name),
+                judged,
             )
             return _C.id.in_(matching)
         of_this_conversation = (_M.owner_id == _C.owner_id, _M.conversation_id == _C.id)
@@ -367,7 +383,7 @@ class SqlStore:
             # A message filter matches when any message matches; `!=` when none is equal.
             equal = self._compare(column, Op.EQ, name)
             return ~exists().where(*of_this_conversation, equal)
-        return exists().where(*of_this_conversation, self._compare(column, op, name))
+        return exists().where(*of_this_conversation, judged)
 
     def _compare(self, column: ColumnElement[Any], op: Op, name: str | None) -> ColumnElement[bool]:
         if name is None:
