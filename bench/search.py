@@ -53,8 +53,8 @@ DROP_SQLITE_INDEX = (
     "DROP TABLE message_search_reasoning",
 )
 TRIGRAM_INDEXES = {
-    "ix_messages_content_trgm": "content",
-    "ix_messages_reasoning_content_trgm": "reasoning_content",
+    "ix_messages_owner_id_content_trgm": "content",
+    "ix_messages_owner_id_reasoning_content_trgm": "reasoning_content",
 }
 
 
@@ -171,7 +171,7 @@ def postgres_backend(args: argparse.Namespace, data_path: Path, owner: str) -> B
         with psycopg.connect(url, autocommit=True) as connection:
             for name, column in TRIGRAM_INDEXES.items():
                 connection.execute(
-                    f"CREATE INDEX {name} ON messages USING gin ({column} gin_trgm_ops)"
+                    f"CREATE INDEX {name} ON messages USING gin (owner_id, {column} gin_trgm_ops)"
                 )
         build_seconds = time.perf_counter() - started
     finally:

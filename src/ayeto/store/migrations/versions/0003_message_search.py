@@ -3,7 +3,7 @@
 SQLite: an FTS5 table per column with the trigram tokenizer, its content the `messages` rows (by
 rowid, which `VACUUM` keeps), kept in step by triggers in the same transaction as every insert,
 update and delete (a cascade from a deleted conversation too).
-PostgreSQL: the `pg_trgm` extension and a GIN index per column.
+PostgreSQL: the `pg_trgm` and `btree_gin` extensions and a GIN index per column, owner first.
 
 An existing database's messages are indexed here, in batches, with progress on stderr when there
 are many.
@@ -57,11 +57,15 @@ def _sqlite() -> list[str]:
 
 
 _POSTGRES = (
-    # A trusted extension since PostgreSQL 13: the database's owner may create it.
+    # Both are trusted extensions (PostgreSQL 13 and later): the database's owner may create them.
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX ix_messages_content_trgm ON messages USING gin (content gin_trgm_ops)",
-    "CREATE INDEX ix_messages_reasoning_content_trgm "
-    "ON messages USING gin (reasoning_content gin_trgm_ops)",
+    # `btree_gin` lets a GIN index lead with the owner, as every index here does: a search reads
+    # only the caller's entries, never another owner's rows.
+    "CREATE EXTENSION IF NOT EXISTS btree_gin",
+    "CREATE INDEX ix_messages_owner_id_content_trgm "
+    "ON messages USING gin (owner_id, content gin_trgm_ops)",
+    "CREATE INDEX ix_messages_owner_id_reasoning_content_trgm "
+    "ON messages USING gin (owner_id, reasoning_content gin_trgm_ops)",
 )
 
 
@@ -100,8 +104,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     connection = op.get_bind()
     if connection.dialect.name != "sqlite":
-        connection.exec_driver_sql("DROP INDEX ix_messages_reasoning_content_trgm")
-        connection.exec_driver_sql("DROP INDEX ix_messages_content_trgm")
+        connection.exec_driver_sql("DROP INDEX ix_messages_owner_id_reasoning_content_trgm")
+        connection.exec_driver_sql("DROP INDEX ix_messages_owner_id_content_trgm")
         return
     for trigger in ("insert", "delete", "update"):
         connection.exec_driver_sql(f"DROP TRIGGER message_search_{trigger}")
