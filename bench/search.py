@@ -1,11 +1,11 @@
 """Message search with and without the trigram index, on SQLite and PostgreSQL; see README.md.
 
-Imports the reference dataset twice into SQLite, once as ayeto creates a database (with the
-`message_search` index) and once with the index dropped first, timing both imports and comparing
-their sizes; then runs each search pattern through the store in-process (the top owner's newest
-20 matching conversations), with the index and without it (the prefilter switched off, so every
-message of the owner is scanned), checking that both give the same conversations. On PostgreSQL
-the same, the `pg_trgm` GIN indexes dropped for the baseline and built again, timed.
+Imports the reference dataset twice into SQLite in-process, once as ayeto creates a database
+(with the `message_search_*` indexes) and once with the index dropped first, timing both imports
+and comparing their sizes; then runs each search pattern through the store in-process (the top
+owner's newest 20 matching conversations), with the index and without it (the prefilter switched
+off, so every message of the owner is scanned), checking that both give the same conversations.
+On PostgreSQL the same, the `pg_trgm` GIN indexes dropped for the baseline and built again, timed.
 
     .venv/bin/python bench/search.py [--quick] [--conversations N] [--no-postgres] [--no-record]
 """
@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy.engine import Connection
 
 import dataset
-from ayeto import prefilter
+from ayeto import prefilter, transfer
 from ayeto.query import parse_query
-from ayeto.store import Store, open_store
+from ayeto.store import SqlStore, Store, dialects, open_store
 from ayeto.store import sql as store_sql
 from run import ayeto, commit, db_size, machine, record, step
 
@@ -46,7 +47,6 @@ POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
 DATABASE = "ayeto_bench_search"
 QUICK = 10_000
 DROP_SQLITE_INDEX = (
-    "DROP TRIGGER message_search_insert",
     "DROP TRIGGER message_search_delete",
     "DROP TRIGGER message_search_update",
     "DROP TABLE message_search_content",
@@ -112,16 +112,19 @@ def sqlite_backend(args: argparse.Namespace, data_path: Path, owner: str) -> Bac
         for stale in path.parent.glob(path.name + "*"):
             stale.unlink()
         url = f"sqlite:///{path}"
-        if path == bare:
-            open_store(url).close()
-            with contextlib.closing(sqlite3.connect(path)) as connection:
-                for statement in DROP_SQLITE_INDEX:
-                    connection.execute(statement)
-                connection.commit()
-        step(f"SQLite: importing into {path.name}")
-        started = time.perf_counter()
-        ayeto("import", str(data_path), "--db", url, timeout=3600)
-        seconds[path] = time.perf_counter() - started
+        store = open_store(url)
+        try:
+            if path == bare:
+                with store_sql_connection(store) as connection:
+                    for statement in DROP_SQLITE_INDEX:
+                        connection.exec_driver_sql(statement)
+            step(f"SQLite: importing into {path.name}")
+            with data_path.open("rb") as source, without_indexing(path == bare):
+                started = time.perf_counter()
+                transfer.import_documents(store, source)
+                seconds[path] = time.perf_counter() - started
+        finally:
+            store.close()
     sizes = {path: checkpointed_size(path) for path in (indexed, bare)}
     index_bytes = sizes[indexed] - sizes[bare]
     facts = [
@@ -230,6 +233,30 @@ def timed(store: Store, owner: str, runs: int) -> dict[str, tuple[Timing, list[s
         step(f"  {pattern!r}: {statistics.median(times):,.1f} ms p50, {len(ids)} found")
         results[pattern] = (Timing(statistics.median(times), max(times), len(ids)), ids)
     return results
+
+
+@contextlib.contextmanager
+def store_sql_connection(store: Store) -> Iterator[Connection]:
+    assert isinstance(store, SqlStore)
+    with store.writer.begin() as connection:
+        yield connection
+
+
+@contextlib.contextmanager
+def without_indexing(bare: bool) -> Iterator[None]:
+    """The store adds no new message to the search index (which the bare database lacks)."""
+
+    @contextlib.contextmanager
+    def nothing(_self: object, _connection: object, _count: int) -> Iterator[None]:
+        yield
+
+    saved = dialects.SQLite.__dict__["indexing"]
+    if bare:
+        setattr(dialects.SQLite, "indexing", nothing)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(dialects.SQLite, "indexing", saved)  # noqa: B010
 
 
 @contextlib.contextmanager

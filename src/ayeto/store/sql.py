@@ -193,7 +193,8 @@ class SqlStore:
                 connection.execute(insert(conversations), [_row(d) for d in latest.values()])
                 message_rows = [m for d in latest.values() for m in _message_rows(d)]
                 if message_rows:
-                    connection.execute(insert(messages), message_rows)
+                    with self.dialect.indexing(connection, len(message_rows)):
+                        connection.execute(insert(messages), message_rows)
                 count += len(chunk)
         return count
 

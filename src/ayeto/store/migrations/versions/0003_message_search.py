@@ -1,8 +1,10 @@
 """A trigram index over message content and reasoning content, for `regex` filters.
 
 SQLite: an FTS5 table per column with the trigram tokenizer, its content the `messages` rows (by
-rowid, which `VACUUM` keeps), kept in step by triggers in the same transaction as every insert,
-update and delete (a cascade from a deleted conversation too).
+rowid, which `VACUUM` keeps), kept in step in the same transaction as every write: new messages by
+the store as it inserts them (`Dialect.indexing`: one statement per batch, where a trigger would
+index row by row, far slower), deletes and updates by triggers (a cascade from a deleted
+conversation too).
 PostgreSQL: the `pg_trgm` and `btree_gin` extensions and a GIN index per column, owner first.
 
 An existing database's messages are indexed here, in batches, with progress on stderr when there
@@ -50,7 +52,6 @@ def _sqlite() -> list[str]:
     )
     return [
         *statements,
-        f"CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN {add}END",
         f"CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN {remove}END",
         f"CREATE TRIGGER message_search_update AFTER UPDATE ON messages BEGIN {remove}{add}END",
     ]
@@ -107,7 +108,7 @@ def downgrade() -> None:
         connection.exec_driver_sql("DROP INDEX ix_messages_owner_id_reasoning_content_trgm")
         connection.exec_driver_sql("DROP INDEX ix_messages_owner_id_content_trgm")
         return
-    for trigger in ("insert", "delete", "update"):
+    for trigger in ("delete", "update"):
         connection.exec_driver_sql(f"DROP TRIGGER message_search_{trigger}")
     for table in _TABLES:
         connection.exec_driver_sql(f"DROP TABLE {table}")
