@@ -40,6 +40,7 @@ format: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/search.py --quick
 
 bench-postgres: $(DEV_STAMP)
 	$(BIN)/python bench/postgres.py

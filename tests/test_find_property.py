@@ -26,7 +26,7 @@ from ayeto.models import INT64_MAX, INT64_MIN, ROLES
 from ayeto.query import FIELDS, SORTABLE, Field, Kind, Op, parse_query
 from ayeto.store import Store, open_store
 from tests.conftest import empty_postgres
-from tests.factories import ALICE, BOB, conversation, img_gen
+from tests.factories import ALICE, BOB, conversation, img_gen, message
 from tests.reference import reference_find
 
 CAROL = "33333333-3333-4333-8333-333333333333"
@@ -368,12 +368,49 @@ REGEX_TEXTS = (
     "ǅ",
     "😀x",
 )
+# Longer texts, where the search index narrows message filters (a literal of three characters or
+# more), with characters special to its query language and case variants outside ASCII.
+SEARCH_TEXTS = (
+    "Hello world, hello WORLD",
+    'say "NEAR" AND * OR x',
+    "\u212aelvin ma\u017f\u017fe",
+    "ΣΟΦΊΑ σοφίας",
+    "Straße STRASSE",
+    "one\ntwo three",
+)
+SEARCH_PATTERNS = (
+    "hello",
+    "(?i)HELLO",
+    "(?i)kelvin",
+    "(?i)masse",
+    "massive|world",
+    "(?i)σοφία",
+    "σοφ",
+    "(?i)straße",
+    '"NEAR"',
+    "AND \\*",
+    "NEAR|Kelvin",
+    "two three$",
+    "(?m)^two",
+    "wor.d",
+    "x{2}yz",
+    "abc|a",
+)
 REGEX_DATASET = [
-    conversation(ALICE, id=f"f0000000-0000-4000-8000-{index:012x}", name=text, summary=text)
-    for index, text in enumerate(REGEX_TEXTS)
+    conversation(
+        ALICE,
+        id=f"f0000000-0000-4000-8000-{index:012x}",
+        name=text,
+        summary=text,
+        messages=[message(content=text, reasoning_content=text[::-1])],
+    )
+    for index, text in enumerate((*REGEX_TEXTS, *SEARCH_TEXTS))
 ]
 ATOMS = (
     ".",
+    "hello",
+    "(?i:world)",
+    "\u212a",
     "a",
     "b",
     "B",
@@ -416,8 +453,8 @@ composed = st.builds(
     ),
 )
 regex_patterns = st.one_of(
-    st.sampled_from(PATTERNS),
-    patterns_from([text for text in REGEX_TEXTS if text]),
+    st.sampled_from(PATTERNS + SEARCH_PATTERNS),
+    patterns_from([text for text in (*REGEX_TEXTS, *SEARCH_TEXTS) if text]),
     composed,
 )
 PATTERNS_PER_DATASET = 20
@@ -432,5 +469,7 @@ def test_regex_agrees_with_reference(empty_stores: EmptyStores, patterns: list[s
         for store in stores:
             store.upsert(REGEX_DATASET)
         for pattern in patterns:
-            body = {"filters": [["name", "regex", pattern]], "sort_key": "id"}
-            assert_all_agree(stores, REGEX_DATASET, ALICE, body)
+            # The name is scanned; the message fields are narrowed by the search index.
+            for field in ("name", "messages.content", "messages.reasoning_content"):
+                body = {"filters": [[field, "regex", pattern]], "sort_key": "id"}
+                assert_all_agree(stores, REGEX_DATASET, ALICE, body)

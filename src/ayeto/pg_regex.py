@@ -233,6 +233,12 @@ def _re2_set(single: str) -> tuple[Ranges, int]:
     return _normalized(found), end - start
 
 
+def case_variants(character: str) -> frozenset[str]:
+    """The characters RE2's `(?i)` matches for `character` (its case orbit, itself included)."""
+    ranges, _ = _re2_set(f"(?i:\\x{{{ord(character):x}}})")
+    return frozenset(chr(c) for low, high in ranges for c in range(low, high + 1))
+
+
 # Writing sets and characters in ARE syntax.
 
 

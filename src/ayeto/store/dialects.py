@@ -5,20 +5,34 @@ Everything else about the store is one implementation over SQLAlchemy Core (`aye
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, create_engine, event, func, text
+from sqlalchemy import (
+    Engine,
+    Select,
+    create_engine,
+    event,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from ayeto.config import ConnectionOptions
 from ayeto.errors import QUERY_TIMEOUT, BadRequest, QueryTimeout, Unavailable
 from ayeto.patterns import search
 from ayeto.pg_regex import to_postgres
+from ayeto.prefilter import And, Required
 from ayeto.store import budget
+from ayeto.store.schema import SEARCHED
 
 UNAVAILABLE = "the database is unavailable; try again shortly"
 BUSY = "the database is busy; try again shortly"
@@ -29,6 +43,10 @@ TOO_COMPLEX = "the query is too complex"
 # and the `find` shapes the store keeps (`sql._SHAPES`). SQLAlchemy prunes it back to this size
 # once it holds half as many again.
 STATEMENT_CACHE = 128
+# Below this many candidates from the search index, a search reads just them (see `sql`).
+FEW_CANDIDATES = 2000
+# The trigrams asked for per literal: enough to be selective, few enough to stay cheap.
+MAX_TRIGRAMS = 8
 
 
 class Dialect:
@@ -41,6 +59,10 @@ class Dialect:
     single: ClassVar[dict[str, str]] = {}
     # Whether each statement costs a network round trip: then fewer, larger statements pay.
     round_trips: ClassVar[bool] = False
+    # Whether the store asks the search index for a regex filter's candidates itself (`search`,
+    # `candidates`). PostgreSQL's planner weighs its `pg_trgm` indexes against a scan on its own,
+    # for the regex operator as it is: there the statement stays as it would be without them.
+    narrows_search: ClassVar[bool] = False
 
     def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
         """True where the regex bound to `pattern` (see `pattern`) is found in `column`."""
@@ -49,6 +71,30 @@ class Dialect:
     def pattern(self, pattern: str) -> str:
         """The value to bind for RE2 `pattern` (it is valid: see query.py) in `regex`."""
         return pattern
+
+    @contextmanager
+    def indexing(self, connection: Connection, count: int) -> Iterator[None]:
+        """Around the insert of `count` messages: adds them to the search index where the
+        database does not itself (PostgreSQL's GIN indexes are maintained by PostgreSQL)."""
+        yield
+
+    def few_candidates(self, connection: Connection, column: str, search: str) -> bool:
+        """Whether the search index finds few enough messages for `search` (see `search`) that
+        reading each of them beats reading the owner's conversations in the page's order."""
+        raise NotImplementedError
+
+    def search(self, column: str, literals: Required) -> str:
+        """What to bind in `candidates` for messages whose `column` holds `literals`."""
+        raise NotImplementedError
+
+    def candidates(self, column: str, search: BindParameter[str]) -> ColumnElement[bool]:
+        """True for the messages the search index finds for `search`: a superset of those the
+        regex on `column` matches, found without reading the others."""
+        raise NotImplementedError
+
+    def not_indexed(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        """`column`, in a form the planner does not look up by index (see `SQLite`)."""
+        return column
 
     def engines(self, url: URL, options: ConnectionOptions) -> tuple[Engine, Engine]:
         """The engine reads run on, and the one writes run on (the same, where it can be)."""
@@ -78,6 +124,7 @@ class Dialect:
 class SQLite(Dialect):
     name = "sqlite"
     explicit_null_order = False
+    narrows_search = True
     function = "ayeto_regexp"
     # How SQLite says a statement is beyond its compile-time limits: the statement's fault, not
     # the database's (sqlite3 raises them all as OperationalError).
@@ -98,6 +145,51 @@ class SQLite(Dialect):
 
     def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
         return func.ayeto_regexp(pattern, column).is_(True)
+
+    def search(self, column: str, literals: Required) -> str:
+        return _fts_query(literals)
+
+    def candidates(self, column: str, search: BindParameter[str]) -> ColumnElement[bool]:
+        index = SEARCHED[column]
+        found: Select[Any] = (
+            select(literal_column("rowid"))
+            .select_from(table(index))
+            .where(literal_column(index).op("MATCH")(search))
+        )
+        return literal_column("messages.rowid").in_(found)
+
+    @contextmanager
+    def indexing(self, connection: Connection, count: int) -> Iterator[None]:
+        # FTS5 writes out what it holds in memory at every statement's savepoint: a trigger
+        # indexing each row of an `executemany` would write a segment per message (an import
+        # six times slower). So new messages are indexed here, in one statement per table, and
+        # triggers keep deletes and updates in step. New rows take rowids above the largest
+        # (SQLite picks others only once that is 2**63 - 1), which the count checks.
+        before = connection.exec_driver_sql("SELECT coalesce(max(rowid), 0) FROM messages")
+        last = before.scalar_one()
+        yield
+        for column, index in SEARCHED.items():
+            added = connection.exec_driver_sql(
+                f"INSERT INTO {index}(rowid, {column}) "
+                f"SELECT rowid, {column} FROM messages WHERE rowid > ?",
+                (last,),
+            )
+            if added.rowcount != count:
+                raise RuntimeError(f"indexed {added.rowcount} new messages, not {count}")
+
+    def few_candidates(self, connection: Connection, column: str, search: str) -> bool:
+        index = SEARCHED[column]
+        counted = connection.exec_driver_sql(
+            f"SELECT count(*) FROM (SELECT 1 FROM {index} WHERE {index} MATCH ? LIMIT ?)",
+            (search, FEW_CANDIDATES),
+        )
+        return int(counted.scalar_one()) < FEW_CANDIDATES
+
+    def not_indexed(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        # Without statistics SQLite guesses that the owner's index finds few messages, and
+        # would read every message of the owner to test it against the candidates; `+column`
+        # keeps that term out of index choice, so the candidates are read, each by its rowid.
+        return literal_column(f"+{column}", type_=column.type)
 
     def engines(self, url: URL, options: ConnectionOptions) -> tuple[Engine, Engine]:
         """A pool of read connections, and the one connection every write of this process takes.
@@ -235,6 +327,24 @@ class PostgreSQL(Dialect):
                 "tcp_user_timeout": options.connect_timeout * 1000,
             },
         )
+
+
+def _fts_query(literals: Required) -> str:
+    """An FTS5 query for what holds `literals`: each literal as its trigrams, every one quoted
+    (in which `"` is doubled and nothing else is special: `*`, `AND`, `NEAR` are text).
+
+    The index keeps no positions (`detail=none`), so a literal is asked for as trigrams that
+    cover it, not as a phrase: a superset of the texts holding it. Trigrams three apart, and the
+    last, cover every character; the tokenizer folds case on both sides.
+    """
+    if isinstance(literals, str):
+        starts = [*range(0, len(literals) - 3, 3), len(literals) - 3]
+        trigrams = sorted({literals[i : i + 3] for i in starts[:MAX_TRIGRAMS]})
+        quoted = ['"' + trigram.replace('"', '""') + '"' for trigram in trigrams]
+        return quoted[0] if len(quoted) == 1 else "(" + " AND ".join(quoted) + ")"
+    joined = " AND " if isinstance(literals, And) else " OR "
+    # Sorted, so that one pattern always gives one query.
+    return "(" + joined.join(sorted(_fts_query(part) for part in literals.parts)) + ")"
 
 
 def create(url: str, options: ConnectionOptions | None = None) -> tuple[Engine, Engine, Dialect]:

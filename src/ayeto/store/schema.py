@@ -89,6 +89,12 @@ messages = Table(
     ),
 )
 
+# The message columns a trigram index narrows `regex` filters on (`prefilter`), each with its
+# SQLite FTS5 table (trigram tokenizer, external content: it indexes the `messages` rows by rowid,
+# kept in step by triggers); on PostgreSQL a `pg_trgm` GIN index per column. Both are created by
+# migration 0003, outside this metadata (see `migrations.include_object`).
+SEARCHED = {"content": "message_search_content", "reasoning_content": "message_search_reasoning"}
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -118,4 +124,12 @@ mirror_state = Table(
     PrimaryKeyConstraint("user_id", "source"),
 )
 
-__all__ = ["NOBODY", "api_keys", "conversations", "messages", "metadata", "mirror_state"]
+__all__ = [
+    "NOBODY",
+    "SEARCHED",
+    "api_keys",
+    "conversations",
+    "messages",
+    "metadata",
+    "mirror_state",
+]

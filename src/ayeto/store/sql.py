@@ -31,12 +31,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, UnaryExpression
 
 from ayeto.errors import Forbidden, NotFound
-from ayeto.query import Field, Op, Query
+from ayeto.prefilter import required
+from ayeto.query import Condition, Field, Op, Query
 from ayeto.store import migrations
 from ayeto.store.base import ApiKey, Document
 from ayeto.store.batching import GroupCommit
 from ayeto.store.dialects import Dialect
-from ayeto.store.schema import NOBODY, api_keys, conversations, messages, mirror_state
+from ayeto.store.schema import NOBODY, SEARCHED, api_keys, conversations, messages, mirror_state
 
 _T = TypeVar("_T")
 
@@ -120,9 +121,11 @@ _MESSAGES = (
     .where(_M.owner_id == _OWNER, _M.conversation_id.in_(bindparam("ids", expanding=True)))
     .order_by(_M.conversation_id, _M.position)
 )
-# What a `find` statement's SQL depends on: per condition its field, operator and whether the
-# value is null (`IS NULL` instead of a comparison); the sort; whether there is a limit.
-_Shape = tuple[tuple[tuple[Field, Op, bool], ...], Field, bool, bool]
+
+# What a `find` statement's SQL depends on: per condition its field, operator, whether the value
+# is null (`IS NULL` instead of a comparison) and whether the search index's candidates drive it
+# (`_search`); the sort; whether there is a limit.
+_Shape = tuple[tuple[tuple[Field, Op, bool, bool], ...], Field, bool, bool]
 # Distinct shapes are few in practice; the bound keeps arbitrary ones from growing it. Fewer than
 # the engine's compiled statements (`dialects.STATEMENT_CACHE`), so that every shape kept here
 # also finds its compiled form there.
@@ -165,18 +168,19 @@ class SqlStore:
         # the matches and their order, keeping only the ids after the first batch (small), and
         # each later batch is read in a short transaction of its own, released before it is
         # handed on. Yields come after each transaction ends, never inside one.
-        shape, values = self._page(owner, query)
         if self._joined(query):
             # A page that fits in one batch, read with its messages by one statement: one round
             # trip instead of six (begin, the page, its messages, commit; a server-side cursor's
             # declare and close), and one statement needs no transaction to be a snapshot.
             with self._read(single=True) as connection:
+                shape, values = self._page(connection, owner, query)
                 # Fetched at once: psycopg converts every row in one call, not one call each.
                 page = _threads(connection.execute(self._joined_of_shape(shape), values).all())
             if page:
                 yield page
             return
         with self._read() as connection:
+            shape, values = self._page(connection, owner, query)
             pages = connection.execute(
                 self._page_of_shape(shape), values, execution_options=_STREAMING
             ).partitions(BATCH)
@@ -198,7 +202,8 @@ class SqlStore:
     def page_statement(self, owner: str, query: Query) -> Select[Any]:
         """The query behind a `find` page, values bound: with its messages where `find` reads
         them together, else without (they come from a second one)."""
-        shape, values = self._page(owner, query)
+        with self._read() as connection:
+            shape, values = self._page(connection, owner, query)
         joined = self._joined(query)
         return (self._joined_of_shape if joined else self._page_of_shape)(shape).params(values)
 
@@ -239,7 +244,7 @@ class SqlStore:
         count = 0
         with self._write() as connection:
             for chunk in _batched(documents, _CHUNK):
-                _replace(connection, chunk)
+                _replace(connection, self.dialect, chunk)
                 count += len(chunk)
         return count
 
@@ -260,7 +265,7 @@ class SqlStore:
             stored = {d["id"]: orjson.dumps(d) for d in _documents(connection, user, rows)}
             changed = [d for d in documents if stored.get(d["id"]) != orjson.dumps(d)]
             for chunk in _batched(changed, _CHUNK):
-                _replace(connection, chunk)
+                _replace(connection, self.dialect, chunk)
             where = (_S.user_id == user, _S.source == source)
             if (
                 connection.execute(
@@ -407,10 +412,16 @@ class SqlStore:
         with self._write() as connection:
             return work(connection)
 
-    def _page(self, owner: str, query: Query) -> tuple[_Shape, dict[str, Any]]:
+    def _page(
+        self, connection: Connection, owner: str, query: Query
+    ) -> tuple[_Shape, dict[str, Any]]:
         """The shape of `query` (its statements are built once per shape), and its values."""
+        searches = [self._search(connection, c) for c in query.conditions]
         shape: _Shape = (
-            tuple((c.field, c.op, c.value is None) for c in query.conditions),
+            tuple(
+                (c.field, c.op, c.value is None, search is not None)
+                for c, search in zip(query.conditions, searches, strict=True)
+            ),
             query.sort,
             query.descending,
             query.limit is not None,
@@ -424,6 +435,8 @@ class SqlStore:
                 values[f"value_{index}"] = self.dialect.pattern(value)
             elif value is not None:
                 values[f"value_{index}"] = value
+            if (search := searches[index]) is not None:
+                values[f"search_{index}"] = search
         return shape, values
 
     def _build_page(self, shape: _Shape) -> Select[Any]:
@@ -433,8 +446,13 @@ class SqlStore:
             .where(
                 _C.owner_id == _OWNER,
                 *(
-                    self._clause(field, op, None if null else f"value_{index}")
-                    for index, (field, op, null) in enumerate(conditions)
+                    self._clause(
+                        field,
+                        op,
+                        None if null else f"value_{index}",
+                        f"search_{index}" if searched else None,
+                    )
+                    for index, (field, op, null, searched) in enumerate(conditions)
                 ),
             )
             .order_by(*self._order(conversations.c[sort.column], _C.id, descending=descending))
@@ -457,17 +475,52 @@ class SqlStore:
             )
         )
 
-    def _clause(self, field: Field, op: Op, name: str | None) -> ColumnElement[bool]:
-        """The condition on `field`, its value bound as `name` (None: the value is null)."""
+    def _search(self, connection: Connection, condition: Condition) -> str | None:
+        """The search index's query for `condition`'s candidates, where they are few.
+
+        Few candidates are read one by one (`_clause`). Many, and the literal is common: the
+        owner's conversations are read in the page's order, as without an index, and a page
+        fills after a few of them (a common literal usually matches often); RE2 then judges
+        every message read. Measured in bench/search.py. On PostgreSQL the planner makes that
+        choice itself (`Dialect.narrows_search`).
+        """
+        column, value = condition.field.column, condition.value
+        if condition.op is not Op.REGEX or not isinstance(value, str):
+            return None
+        if not condition.field.on_message or column not in SEARCHED:
+            return None
+        literals = required(value)
+        if literals is None or not self.dialect.narrows_search:
+            return None
+        search = self.dialect.search(column, literals)
+        return search if self.dialect.few_candidates(connection, column, search) else None
+
+    def _clause(
+        self, field: Field, op: Op, name: str | None, search: str | None = None
+    ) -> ColumnElement[bool]:
+        """The condition on `field`, its value bound as `name` (None: the value is null).
+
+        `search` names the bound search-index query whose candidates drive a regex filter.
+        """
         if not field.on_message:
             return self._compare(conversations.c[field.column], op, name)
         column = messages.c[field.column]
+        judged = self._compare(column, op, name)
+        if search is not None:
+            # The owner's messages among the candidates, judged by the regex, give the
+            # conversations: the same ones `exists` below finds by reading every message.
+            matching = select(_M.conversation_id).where(
+                self.dialect.candidates(field.column, bindparam(search)),
+                self.dialect.not_indexed(_M.owner_id) == _OWNER,
+                judged,
+            )
+            return _C.id.in_(matching)
         of_this_conversation = (_M.owner_id == _C.owner_id, _M.conversation_id == _C.id)
         if op is Op.NE:
             # A message filter matches when any message matches; `!=` when none is equal.
             equal = self._compare(column, Op.EQ, name)
             return ~exists().where(*of_this_conversation, equal)
-        return exists().where(*of_this_conversation, self._compare(column, op, name))
+        return exists().where(*of_this_conversation, judged)
 
     def _compare(self, column: ColumnElement[Any], op: Op, name: str | None) -> ColumnElement[bool]:
         if name is None:
@@ -622,7 +675,7 @@ def _conversation(row: Sequence[Any], thread: list[Document]) -> Document:
     }
 
 
-def _replace(connection: Connection, documents: list[Document]) -> None:
+def _replace(connection: Connection, dialect: Dialect, documents: list[Document]) -> None:
     """Insert or replace (by id) `documents`, with their messages."""
     # The last of several documents with one id wins, as it would one at a time.
     latest = {document["id"]: document for document in documents}
@@ -630,7 +683,8 @@ def _replace(connection: Connection, documents: list[Document]) -> None:
     _insert(connection, conversations, [_row(d) for d in latest.values()])
     message_rows = [m for d in latest.values() for m in _message_rows(d)]
     if message_rows:
-        _insert(connection, messages, message_rows)
+        with dialect.indexing(connection, len(message_rows)):
+            _insert(connection, messages, message_rows)
 
 
 def _row(document: Document) -> dict[str, Any]:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from ayeto.store.dialects import Dialect
 
 _HERE = Path(__file__).parent
+# A migration that rewrites or indexes this many rows says on stderr what it is doing (a large
+# database takes a while).
+REPORT_FROM = 100_000
 
 #: The revision of the newest script in `versions/`.
 HEAD: Final = "0004"
@@ -36,6 +39,17 @@ class SchemaNotCurrent(Exception):
         found = "no ayeto schema" if revision is None else f"schema revision {revision!r}"
         super().__init__(f"{found}, not the current {head()!r}")
         self.revision = revision
+
+
+def include_object(
+    _object: object, name: str | None, kind: str, _reflected: bool, _compare_to: object
+) -> bool:
+    """Whether Alembic compares this object with the metadata: the search index (migration
+    0003) is not part of it, being an FTS5 table with its shadow tables on SQLite and GIN
+    indexes on PostgreSQL, which the metadata cannot declare for one backend only."""
+    if kind == "table":
+        return not (name or "").startswith("message_search")
+    return not (kind == "index" and (name or "").endswith("_trgm"))
 
 
 def config(connection: Connection | None = None) -> Config:
