@@ -227,7 +227,9 @@ def holds(condition: Condition, text: str) -> bool:
     """`condition` on `text`, folding case as the index does (for the characters used here)."""
 
     def fold(value: str) -> str:
-        return value.lower().replace("\u017f", "s")
+        # Character by character, as the index folds: `str.lower` of a whole string writes a
+        # word-final capital sigma as the final sigma, which no index folding does.
+        return "".join(char.lower() for char in value).replace("\u017f", "s")
 
     if condition is None:
         return True
