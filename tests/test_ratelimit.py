@@ -34,7 +34,11 @@ def auth(key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def limited(store: Store) -> Iterator[TestClient]:
+def limited(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    # The limits' in-memory windows read `time.time()`: stopped, a window's seconds left are
+    # exactly its length however slowly the machine runs the requests (60, never 59).
+    stopped = time.time()
+    monkeypatch.setattr(time, "time", lambda: stopped)
     with TestClient(create_app(store, Settings(rate_limit="3/minute"))) as client:
         yield client
 
