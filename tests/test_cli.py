@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from ayeto.auth import digest
 from ayeto.cli import app
 from ayeto.clock import now_ms
-from ayeto.store import open_store
+from ayeto.store import migrations, open_store
 from tests.factories import ALICE, BOB, conversation, message
 
 runner = CliRunner()
@@ -142,6 +142,17 @@ def test_keys_list_and_revoke(database_url: str) -> None:
     assert err == f"error: key {bob_id} was already revoked at {when}\n"
     again = orjson.loads(run("keys", "list", "--user", BOB, "--json", "--db", database_url)[0])
     assert again[0]["revoked_at"] == revoked_at
+
+
+def test_migrate_creates_the_schema_once_and_says_its_revision(database_url: str) -> None:
+    at = f"the ayeto database at {database_url} is at schema revision {migrations.HEAD}"
+    assert run("migrate", "--db", database_url) == (
+        "",
+        "\n".join([*created(database_url), at]) + "\n",
+    )
+    assert run("migrate", "--db", database_url) == ("", at + "\n")
+    # A command that only reads now finds the database.
+    assert run("keys", "list", "--db", database_url) == ("", "no keys\n")
 
 
 def test_import_then_export(database_url: str, tmp_path: Path) -> None:

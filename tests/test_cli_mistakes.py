@@ -42,10 +42,7 @@ REVOKED = ApiKey(
     revoked_at=1_700_000_060_000,
 )
 REVOKED_AT = "2023-11-14 22:14:20Z"
-NO_DATABASE = (
-    "error: no ayeto database at {db} "
-    "(run a command that writes, e.g. 'ayeto import', to create one)"
-)
+NO_DATABASE = "error: no ayeto database at {db} (run 'ayeto migrate' to create one)"
 TOO_FAR = (
     "error: --expires takes a time at most 100 years ahead (leave it out for a key that never "
     "expires), not '{}'"
@@ -258,7 +255,7 @@ MISTAKES = {
         ("export",),
         f"error: the ayeto database at {{db}} has schema revision '0000', not the current "
         f"'{migrations.head()}' "
-        "(run a command that writes, e.g. 'ayeto import', to upgrade it)",
+        "(run 'ayeto migrate' to upgrade it)",
         1,
         setup="stale",
     ),
@@ -410,7 +407,7 @@ def test_read_only_commands_leave_a_postgres_database_without_the_schema_alone(
             connection.execute("INSERT INTO alembic_version VALUES ('0000')")
         expected = (
             f"error: the ayeto database at {shown} has schema revision '0000', not the current "
-            f"'{migrations.head()}' (run a command that writes, e.g. 'ayeto import', to upgrade it)"
+            f"'{migrations.head()}' (run 'ayeto migrate' to upgrade it)"
         )
     before = _tables(bare_postgres)
 

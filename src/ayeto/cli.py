@@ -207,14 +207,8 @@ def _open(url: str, *, create: bool = True) -> Store:
         )
     except SchemaNotCurrent as exc:
         if exc.revision is None:
-            _fail(
-                f"no ayeto database at {shown} "
-                "(run a command that writes, e.g. 'ayeto import', to create one)"
-            )
-        _fail(
-            f"the ayeto database at {shown} has {exc} "
-            "(run a command that writes, e.g. 'ayeto import', to upgrade it)"
-        )
+            _fail(f"no ayeto database at {shown} (run 'ayeto migrate' to create one)")
+        _fail(f"the ayeto database at {shown} has {exc} (run 'ayeto migrate' to upgrade it)")
     except Exception as exc:  # any other failure to reach or migrate the database ends here
         _fail(f"cannot open the database at {shown}: {_one_line(exc)}")
 
@@ -901,6 +895,15 @@ def _mirror_progress() -> Iterator[Callable[[Any], None] | None]:
 
 
 # -- import / export -----------------------------------------------------------------------------
+
+
+@app.command("migrate")
+def migrate_command(db: Db = DEFAULT_DATABASE_URL) -> None:
+    """Create the schema, or bring it up to this version's (a current one is left as it is)."""
+    from ayeto.store.migrations import HEAD
+
+    _open(db).close()
+    _note(f"the ayeto database at {_shown(db)} is at schema revision {HEAD}")
 
 
 @app.command("import")
