@@ -79,6 +79,18 @@ def empty_postgres(url: str) -> str:
 
 
 @pytest.fixture
+def bare_postgres(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL database without ayeto's schema, on the server of `postgres_url`."""
+    name = f"ayeto_bare_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'ayeto.db'}"
 

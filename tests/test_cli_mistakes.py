@@ -13,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -369,18 +368,6 @@ def test_a_mistake_is_one_line_and_changes_nothing(
 
 
 # -- read-only commands on PostgreSQL ------------------------------------------------------------
-
-
-@pytest.fixture
-def bare_postgres(postgres_url: str) -> Iterator[str]:
-    """A PostgreSQL database without ayeto's schema, on the server of `postgres_url`."""
-    name = f"ayeto_bare_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _tables(url: str) -> list[tuple[str, ...]]:

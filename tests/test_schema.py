@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from ayeto.config import ConnectionOptions
 from ayeto.query import SORTABLE, parse_query
 from ayeto.store import SqlStore, Store, migrations, open_store
+from ayeto.store.dialects import PostgreSQL
 from ayeto.store.schema import metadata
 from tests.conftest import empty_postgres
 from tests.factories import ALICE
@@ -49,6 +53,33 @@ def test_opening_a_current_database_reads_its_revision_without_alembic(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout == "[]\n"
+
+
+def test_a_migration_is_not_bound_by_the_statement_timeout(bare_postgres: str) -> None:
+    # Another process holds the migration lock (it is migrating a large database) for far
+    # longer than the statement timeout: this one waits at the lock, then finds the schema to
+    # create, instead of failing on the timeout meant for requests' queries.
+    held, release = threading.Event(), threading.Event()
+
+    def migrating_elsewhere() -> None:
+        with psycopg.connect(bare_postgres, autocommit=True) as connection:
+            connection.execute("SELECT pg_advisory_lock(%s)", (PostgreSQL.migration_lock,))
+            held.set()
+            release.wait(10)
+
+    other = threading.Thread(target=migrating_elsewhere)
+    other.start()
+    try:
+        assert held.wait(10)
+        threading.Timer(1.5, release.set).start()
+        store = open_store(bare_postgres, ConnectionOptions(statement_timeout_ms=200))
+        store.close()
+    finally:
+        release.set()
+        other.join()
+    with psycopg.connect(bare_postgres) as connection:
+        found = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert found == [(migrations.HEAD,)]
 
 
 def test_opening_again_is_a_no_op_and_the_store_is_ready(database_url: str, store: Store) -> None:

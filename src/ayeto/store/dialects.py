@@ -261,6 +261,10 @@ class PostgreSQL(Dialect):
         return to_postgres(pattern)
 
     def lock_schema(self, connection: Connection) -> None:
+        # The statement timeout bounds a request's query, not a migration: building an index
+        # over a large database takes minutes, and the processes that start meanwhile wait at
+        # the lock as long. For this transaction only.
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.migration_lock})
 
     def translate(self, error: Exception) -> Exception:
