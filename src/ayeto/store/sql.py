@@ -485,12 +485,11 @@ class SqlStore:
         choice itself (`Dialect.narrows_search`).
         """
         column, value = condition.field.column, condition.value
-        if condition.op is not Op.REGEX or not isinstance(value, str):
+        if not self.dialect.narrows_search or condition.op is not Op.REGEX:
             return None
-        if not condition.field.on_message or column not in SEARCHED:
+        if not isinstance(value, str) or not condition.field.on_message or column not in SEARCHED:
             return None
-        literals = required(value)
-        if literals is None or not self.dialect.narrows_search:
+        if (literals := required(value)) is None:
             return None
         search = self.dialect.search(column, literals)
         return search if self.dialect.few_candidates(connection, column, search) else None
