@@ -5,6 +5,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 import pytest
@@ -47,11 +48,16 @@ def postgres_url() -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def unreachable(what: str, message: str) -> None:
+def unreachable(what: str, message: str) -> NoReturn:
     """Under CI a service that cannot be reached fails the run; elsewhere its tests are skipped."""
+    unavailable(f"{what} is not reachable: {message}")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Under CI what a test needs must be there, or the run fails; elsewhere the test is skipped."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is not reachable: {message}")
-    pytest.skip(f"{what} is not reachable: {message}")
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
