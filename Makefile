@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SERVE_STAMP := $(VENV)/.installed-serve
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install demo test check format bench bench-postgres clean
+.PHONY: install demo test check format bench bench-postgres screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +30,13 @@ test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 check: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 
 format: $(DEV_STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format src tests bench scripts
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
@@ -44,6 +44,10 @@ bench: $(DEV_STAMP)
 
 bench-postgres: $(DEV_STAMP)
 	$(BIN)/python bench/postgres.py
+
+# The README's pictures of the web view, taken in the system's chromium (apt-get install chromium).
+screenshots: $(DEV_STAMP)
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) demo.db .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis
