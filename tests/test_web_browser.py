@@ -8,6 +8,7 @@ page may ever reach. Every answer the browser shows is compared with the API's o
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -278,6 +279,10 @@ def union(site: Site, pattern: str) -> list[str]:
 def test_the_root_sends_to_sign_in_then_to_the_list(page: Page, site: Site) -> None:
     page.goto(site.url("/web/"))
     assert page.url == site.url("/web/sign-in")
+    key = page.get_by_test_id("api-key")
+    assert key.get_attribute("type") == "password"
+    assert key.get_attribute("name") == "key"
+    assert page.get_by_label(re.compile("key", re.IGNORECASE)).count() == 1
     sign_in(page, site)
     page.goto(site.url("/web/"))
     assert page.url == site.url("/web/conversations")
@@ -356,6 +361,19 @@ def test_a_post_without_the_csrf_token_is_refused(page: Page, site: Site) -> Non
         assert answer.status == 403, form
     page.goto(site.url("/web/conversations"))
     assert page.url == site.url("/web/conversations")  # still signed in
+
+
+def test_a_key_over_its_rate_limit_gets_a_429_page(page: Page, site: Site) -> None:
+    key = new_key(site.database_url, DEMO_USER, "--rate-limit", "10/minute")
+    sign_in(page, site, key)
+    answers = [visit(page, site.url("/web/conversations")) for _ in range(10)]
+    statuses = [answer.status for answer in answers]
+    assert 429 in statuses, statuses
+    first = statuses.index(429)
+    assert set(statuses[:first]) == {200}, statuses
+    assert set(statuses[first:]) == {429}, statuses
+    assert int(answers[-1].headers["retry-after"]) > 0
+    assert page.get_by_test_id("error").is_visible()
 
 
 # -- the list and the search -----------------------------------------------------------------------
