@@ -87,7 +87,12 @@ def authenticate(store: Store, header: str | None, now: int) -> Principal:
         raise Unauthorized(NOT_PROVIDED)
     if not _KEY_FORMAT.fullmatch(header):
         raise Unauthorized(INVALID)
-    key = store.key_by_digest(digest(header))
+    return principal_of(store, store.key_by_digest(digest(header)), now)
+
+
+def principal_of(store: Store, key: ApiKey | None, now: int) -> Principal:
+    """The principal of a stored `key` (as looked up by a key or a web session); Unauthorized
+    if it does not grant access at `now`."""
     if (
         key is None
         or key.revoked_at is not None

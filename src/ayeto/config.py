@@ -149,6 +149,9 @@ class Settings:
     rate_limit: str = DEFAULT_RATE_LIMIT
     # Shared rate-limit counts for every worker and host; None counts in each process.
     redis_url: str | None = None
+    # The browser view at /web/, and how long one sign-in lasts there (never past its key).
+    web: bool = True
+    web_session_hours: int = 12
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
     http: HttpLimits = field(default_factory=HttpLimits)
 
@@ -171,6 +174,8 @@ class Settings:
             ),
             redis_url=read.checked("AYETO_REDIS_URL", None, redis_url, REDIS_FORMS),
             metrics=read.checked("AYETO_METRICS", "on", metrics_setting, METRICS_FORMS),
+            web=read.choice("AYETO_WEB", "on", ("on", "off")) == "on",
+            web_session_hours=read.whole("AYETO_WEB_SESSION_HOURS", 12),
             connection=ConnectionOptions(
                 pool_size=read.whole("AYETO_DB_POOL_SIZE", defaults.pool_size),
                 max_overflow=read.whole("AYETO_DB_MAX_OVERFLOW", defaults.max_overflow, 0),

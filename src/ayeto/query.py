@@ -116,13 +116,19 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """The matches of all `conditions`, sorted, sliced to `[offset, offset + limit)`."""
+    """The matches of all `conditions` (and of at least one of `any_of`, when it has any),
+    sorted, sliced to `[offset, offset + limit)`.
+
+    `any_of` serves the web view's search (a text in the name or in any message); the API's
+    filter language has no "or", so `parse_query` never sets it.
+    """
 
     conditions: tuple[Condition, ...] = ()
     sort: Field = DEFAULT_SORT
     descending: bool = True
     offset: int = 0
     limit: int | None = None
+    any_of: tuple[Condition, ...] = ()
 
 
 PARAMS: Final = ("sort_key", "sort_order", "limit_from", "limit_to", "filters")

@@ -80,6 +80,11 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
             """Prometheus' text format; in multiprocess mode, the sum over every worker."""
             return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
+    if settings.web:
+        from ayeto import web
+
+        web.install(app, app.state.services)
+
     openapi.install(app)
     return app
 

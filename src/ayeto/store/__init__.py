@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ayeto.config import ConnectionOptions
-from ayeto.store.base import ApiKey, Document, Store
+from ayeto.store.base import ApiKey, Document, Store, WebSession
 from ayeto.store.migrations import SchemaNotCurrent
 
 if TYPE_CHECKING:
@@ -61,5 +61,6 @@ __all__ = [
     "SchemaNotCurrent",
     "SqlStore",
     "Store",
+    "WebSession",
     "open_store",
 ]

@@ -33,6 +33,15 @@ class ApiKey:
     rate_limit: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A web view's sign-in, with the API key it signed in with as the key is now."""
+
+    key: ApiKey
+    created_at: int
+    expires_at: int
+
+
 class Store(Protocol):
     """A conversation store. Every conversation operation is scoped to one owner (a user id).
 
@@ -47,6 +56,14 @@ class Store(Protocol):
         between batches however slowly they are consumed: a conversation deleted in between is
         left out, and one changed in between is as it is then.
         """
+        ...
+
+    def count(self, owner: str, query: Query) -> int:
+        """How many of the owner's conversations match `query` (its sort and slice aside)."""
+        ...
+
+    def models(self, owner: str) -> list[str]:
+        """The distinct `model`s of the owner's conversations, in order."""
         ...
 
     def get(self, owner: str, conversation_id: str, now: int) -> Document:
@@ -98,6 +115,18 @@ class Store(Protocol):
 
     def touch_key(self, key_id: str, now: int) -> None:
         """Record that the key was used at `now`."""
+        ...
+
+    def add_web_session(self, digest: str, key_id: str, created_at: int, expires_at: int) -> None:
+        """Store a web session by its token's digest; removes every session ended by then."""
+        ...
+
+    def web_session(self, digest: str, now: int) -> WebSession | None:
+        """The session with this token digest, unless it has ended by `now`."""
+        ...
+
+    def delete_web_session(self, digest: str) -> None:
+        """End the session with this token digest (nothing happens if there is none)."""
         ...
 
     def is_ready(self) -> bool:

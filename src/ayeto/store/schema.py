@@ -124,6 +124,23 @@ mirror_state = Table(
     PrimaryKeyConstraint("user_id", "source"),
 )
 
+# The web view's sign-ins: the SHA-256 digest of the session token the browser holds in its cookie
+# (never the token, never the API key), the key it signed in with, and when it ends. The key is
+# checked again on every request, so revoking it ends its sessions at once.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("digest", TEXT, nullable=False),
+    Column("key_id", TEXT, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("digest"),
+    ForeignKeyConstraint(["key_id"], ["api_keys.id"], ondelete="CASCADE"),
+    Index(None, "key_id"),
+    # Sessions past their end are removed in one range delete.
+    Index(None, "expires_at"),
+)
+
 __all__ = [
     "NOBODY",
     "SEARCHED",
@@ -132,4 +149,5 @@ __all__ = [
     "messages",
     "metadata",
     "mirror_state",
+    "web_sessions",
 ]

@@ -22,7 +22,9 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     insert,
+    or_,
     select,
     update,
 )
@@ -34,10 +36,18 @@ from ayeto.errors import Forbidden, NotFound
 from ayeto.prefilter import required
 from ayeto.query import Condition, Field, Op, Query
 from ayeto.store import migrations
-from ayeto.store.base import ApiKey, Document
+from ayeto.store.base import ApiKey, Document, WebSession
 from ayeto.store.batching import GroupCommit
 from ayeto.store.dialects import Dialect
-from ayeto.store.schema import NOBODY, SEARCHED, api_keys, conversations, messages, mirror_state
+from ayeto.store.schema import (
+    NOBODY,
+    SEARCHED,
+    api_keys,
+    conversations,
+    messages,
+    mirror_state,
+    web_sessions,
+)
 
 _T = TypeVar("_T")
 
@@ -111,6 +121,13 @@ _GET_JOINED = (
     )
     .order_by(_M.position)
 )
+_MODELS = select(_C.model).where(_C.owner_id == _OWNER).distinct().order_by(_C.model)
+_W = web_sessions.c
+_WEB_SESSION = (
+    select(*_KEY_COLUMNS, _W.created_at, _W.expires_at)
+    .join_from(web_sessions, api_keys, api_keys.c.id == _W.key_id)
+    .where(_W.digest == bindparam("digest"), _W.expires_at > _NOW)
+)
 _DELETE = delete(conversations).where(_C.owner_id == _OWNER, _C.id == _ID)
 _OWNER_OF = select(_C.owner_id).where(_C.id == _ID).limit(1)
 _BY_IDS = select(*_CONVERSATION_COLUMNS).where(
@@ -125,7 +142,10 @@ _MESSAGES = (
 # What a `find` statement's SQL depends on: per condition its field, operator, whether the value
 # is null (`IS NULL` instead of a comparison) and whether the search index's candidates drive it
 # (`_search`); the sort; whether there is a limit.
-_Shape = tuple[tuple[tuple[Field, Op, bool, bool], ...], Field, bool, bool]
+# Last, the `any_of` conditions (field, operator, whether the value is null).
+_Shape = tuple[
+    tuple[tuple[Field, Op, bool, bool], ...], Field, bool, bool, tuple[tuple[Field, Op, bool], ...]
+]
 # Distinct shapes are few in practice; the bound keeps arbitrary ones from growing it. Fewer than
 # the engine's compiled statements (`dialects.STATEMENT_CACHE`), so that every shape kept here
 # also finds its compiled form there.
@@ -210,6 +230,17 @@ class SqlStore:
     def _joined(self, query: Query) -> bool:
         """Whether `find` reads the page of `query` with its messages, in one statement."""
         return query.limit is not None and query.limit <= BATCH and self.dialect.round_trips
+
+    def count(self, owner: str, query: Query) -> int:
+        with self._read(single=True) as connection:
+            shape, values = self._page(connection, owner, query)
+            counted = select(func.count()).select_from(conversations).where(*self._where(shape))
+            return int(connection.execute(counted, values).scalar_one())
+
+    def models(self, owner: str) -> list[str]:
+        with self._read(single=True) as connection:
+            found = connection.execute(_MODELS, {"owner": owner})
+            return list(found.scalars())
 
     def get(self, owner: str, conversation_id: str, now: int) -> Document:
         values = {"owner": owner, "conversation_id": conversation_id, "now": now}
@@ -375,6 +406,29 @@ class SqlStore:
         with self._write() as connection:
             connection.execute(_TOUCH_KEY, {"key_id": key_id, "now": now})
 
+    # -- web sessions ----------------------------------------------------------------------------
+
+    def add_web_session(self, digest: str, key_id: str, created_at: int, expires_at: int) -> None:
+        with self._write() as connection:
+            connection.execute(delete(web_sessions).where(_W.expires_at <= created_at))
+            connection.execute(
+                insert(web_sessions).values(
+                    digest=digest, key_id=key_id, created_at=created_at, expires_at=expires_at
+                )
+            )
+
+    def web_session(self, digest: str, now: int) -> WebSession | None:
+        with self._read(single=True) as connection:
+            row = connection.execute(_WEB_SESSION, {"digest": digest, "now": now}).one_or_none()
+        if row is None:
+            return None
+        width = len(_KEY_COLUMNS)
+        return WebSession(_key(row[:width]), created_at=row[width], expires_at=row[width + 1])
+
+    def delete_web_session(self, digest: str) -> None:
+        with self._write() as connection:
+            connection.execute(delete(web_sessions).where(_W.digest == digest))
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def is_ready(self) -> bool:
@@ -425,36 +479,57 @@ class SqlStore:
             query.sort,
             query.descending,
             query.limit is not None,
+            tuple((c.field, c.op, c.value is None) for c in query.any_of),
         )
         values: dict[str, Any] = {"owner": owner, "offset": query.offset}
         if query.limit is not None:
             values["limit"] = query.limit
         for index, condition in enumerate(query.conditions):
-            value = condition.value
-            if isinstance(value, str) and condition.op is Op.REGEX:
-                values[f"value_{index}"] = self.dialect.pattern(value)
-            elif value is not None:
-                values[f"value_{index}"] = value
+            self._bind(values, f"value_{index}", condition)
             if (search := searches[index]) is not None:
                 values[f"search_{index}"] = search
+        for index, condition in enumerate(query.any_of):
+            self._bind(values, f"any_{index}", condition)
         return shape, values
 
+    def _bind(self, values: dict[str, Any], name: str, condition: Condition) -> None:
+        value = condition.value
+        if isinstance(value, str) and condition.op is Op.REGEX:
+            values[name] = self.dialect.pattern(value)
+        elif value is not None:
+            values[name] = value
+
+    def _where(self, shape: _Shape) -> list[ColumnElement[bool]]:
+        """The owner's rows that match the conditions of `shape` (its values bound later)."""
+        conditions, alternatives = shape[0], shape[4]
+        where = [
+            _C.owner_id == _OWNER,
+            *(
+                self._clause(
+                    field,
+                    op,
+                    None if null else f"value_{index}",
+                    f"search_{index}" if searched else None,
+                )
+                for index, (field, op, null, searched) in enumerate(conditions)
+            ),
+        ]
+        if alternatives:
+            where.append(
+                or_(
+                    *(
+                        self._clause(field, op, None if null else f"any_{index}")
+                        for index, (field, op, null) in enumerate(alternatives)
+                    )
+                )
+            )
+        return where
+
     def _build_page(self, shape: _Shape) -> Select[Any]:
-        conditions, sort, descending, limited = shape
+        sort, descending, limited = shape[1], shape[2], shape[3]
         statement = (
             select(*_CONVERSATION_COLUMNS)
-            .where(
-                _C.owner_id == _OWNER,
-                *(
-                    self._clause(
-                        field,
-                        op,
-                        None if null else f"value_{index}",
-                        f"search_{index}" if searched else None,
-                    )
-                    for index, (field, op, null, searched) in enumerate(conditions)
-                ),
-            )
+            .where(*self._where(shape))
             .order_by(*self._order(conversations.c[sort.column], _C.id, descending=descending))
             # BIGINT, as PostgreSQL reads them: one statement takes any value, where SQLAlchemy
             # would type a literal INTEGER or BIGINT by its size.
