@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Response
+from playwright.sync_api import Browser, BrowserContext, Cookie, Dialog, Page, Response
 
 from ayeto.demo import DEMO_USER, OTHER_USER
 from tests.browser import Trap, axe_violations, chromium, describe, trap_server
@@ -57,6 +58,7 @@ NOJS = [cid(15), cid(16), cid(17)]
 STALE = [cid(18), cid(19)]
 STALE_LATE = cid(20)
 OTHERS = cid(21)  # another user's
+PICTURE = cid(22)
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>Hostile"
 REASONING = "The user wants formatting; keep it short."
@@ -124,11 +126,11 @@ def cases(trap: str) -> list[Document]:
         ("user", "[click](javascript:alert(1))", None),
         ("assistant", f'<iframe src="{trap}/iframe"></iframe>', None),
         ("user", f"![x]({trap}/planted)", None),
-        ("assistant", "Here is your picture.", None),
+        ("assistant", "That was all.", None),
     ]
     return [
         _case(1, "Markdown showcase", SHOWCASE_MESSAGES, model="o1"),
-        _case(2, HOSTILE_NAME, hostile, image_url=f"{trap}/img-gen"),
+        _case(2, HOSTILE_NAME, hostile),
         _case(3, "Zebracorn budget", _said("Plan for Q3.", "Sure.")),
         _case(4, "Weekly notes", _said("the zebracorn stampede was loud", "Noted.")),
         _case(5, "Field trip", _said("a zebra corn maze", "Fun.")),
@@ -140,6 +142,9 @@ def cases(trap: str) -> list[Document]:
         *[_case(15 + i, f"Scriptless {i + 1}", _said("no", "js")) for i in range(3)],
         *[_case(18 + i, f"Quokka {i + 1}", _said("quokka", "facts")) for i in range(2)],
         _case(21, "Somebody else's", _said("private", "indeed"), owner=OTHER_USER),
+        _case(
+            22, "Generated picture", _said("draw me", "Here it is."), image_url=f"{trap}/img-gen"
+        ),
     ]
 
 
@@ -319,9 +324,14 @@ def test_a_key_that_does_not_grant_access_is_refused_saying_why(
     assert [c for c in page.context.cookies() if c["name"] == "ayeto_session"] == []
 
 
+def session_cookie(context: BrowserContext) -> Cookie:
+    [cookie] = [c for c in context.cookies() if c["name"] == "ayeto_session"]
+    return cookie
+
+
 def test_signing_in_sets_a_strict_http_only_session_cookie(page: Page, site: Site) -> None:
     sign_in(page, site)
-    [cookie] = page.context.cookies()
+    cookie = session_cookie(page.context)
     assert (cookie["name"], cookie["path"]) == ("ayeto_session", "/web")
     assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Strict", False)
     assert site.key not in cookie["value"]
@@ -332,7 +342,7 @@ def test_signing_out_ends_the_session_even_for_a_copied_cookie(
     context: BrowserContext, page: Page, site: Site
 ) -> None:
     sign_in(page, site)
-    [kept] = context.cookies()
+    kept = session_cookie(context)
     submit(page, "sign-out")
     assert page.url == site.url("/web/sign-in")
     page.goto(site.url("/web/conversations"))
@@ -603,9 +613,6 @@ def test_hostile_content_is_inert(
             .map(a => e.tagName + ' ' + a.name + '=' + a.value))"""
     )
     assert handlers == []
-    image = page.get_by_test_id("image-link")
-    assert image.get_attribute("href") == f"{site.trap.base_url}/img-gen"
-    assert image.get_attribute("rel") == "noopener noreferrer"
     # Hover the would-be handler, click the would-be javascript: link.
     messages = page.get_by_test_id("message")
     messages.nth(1).get_by_text("hover me").first.hover()
@@ -623,7 +630,11 @@ def test_every_web_answer_sends_the_security_headers_and_comes_from_the_server(
     page: Page, site: Site
 ) -> None:
     responses: list[Response] = []
-    page.on("response", responses.append)
+
+    def record(response: Response) -> None:
+        responses.append(response)
+
+    page.on("response", record)
     sign_in(page, site)
     page.goto(site.url(f"/web/conversations/{SHOWCASE}"))
     page.goto(site.url("/web/delete?q=zebracorn"))
@@ -642,6 +653,17 @@ def test_every_web_answer_sends_the_security_headers_and_comes_from_the_server(
     assert [path for path in paths if not path.startswith("/api/v3/")] == []
 
 
+def test_a_generated_image_is_a_link_never_fetched(page: Page, site: Site) -> None:
+    sign_in(page, site)
+    assert visit(page, site.url(f"/web/conversations/{PICTURE}")).status == 200
+    page.wait_for_load_state("networkidle")
+    [link] = page.get_by_test_id("image-link").all()
+    assert link.get_attribute("href") == f"{site.trap.base_url}/img-gen"
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    assert page.locator("main img").count() == 0
+    assert site.trap.requests == []
+
+
 # -- deleting --------------------------------------------------------------------------------------
 
 
@@ -650,7 +672,7 @@ def test_deleting_one_conversation(page: Page, site: Site) -> None:
     before = site.find_ids({})
     page.goto(site.url(f"/web/conversations/{LONE}"))
     submit(page, "delete")
-    assert page.url == site.url(f"/web/conversations/{LONE}/delete")
+    assert urlsplit(page.url).path == f"/web/conversations/{LONE}/delete"
     submit(page, "confirm-delete")
     assert page.url.startswith(site.url("/web/conversations"))
     assert text(page, "flash") == "Deleted 1 conversation."
@@ -746,6 +768,9 @@ def focus_walk(page: Page, steps: int) -> list[dict[str, Any]]:
                         testid: e.dataset.testid || null,
                         tag: e.tagName.toLowerCase(),
                         href: e.getAttribute('href'),
+                        // A date input's calendar button is a part of the browser's own, which
+                        // draws its focus ring itself: the input then does not match :focus.
+                        inner: !e.matches(':focus'),
                         visible: e.matches(':focus-visible')
                             && (outlined || style.boxShadow !== 'none'),
                     };
@@ -753,7 +778,8 @@ def focus_walk(page: Page, steps: int) -> list[dict[str, Any]]:
         )
         if step["tag"] == "body":  # past the last control: the focus left the page
             break
-        walk.append(step)
+        if not step.pop("inner") and step not in walk[-1:]:  # a date input takes three Tabs
+            walk.append(step)
     return walk
 
 
