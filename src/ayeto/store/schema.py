@@ -124,11 +124,22 @@ mirror_state = Table(
     PrimaryKeyConstraint("user_id", "source"),
 )
 
+# Per periodic job (`ayeto.retention`), when it last ran (ms): it runs once per period across
+# every process and host that would run it.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("job", TEXT, nullable=False),
+    Column("ran_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("job"),
+)
+
 __all__ = [
     "NOBODY",
     "SEARCHED",
     "api_keys",
     "conversations",
+    "job_runs",
     "messages",
     "metadata",
     "mirror_state",
