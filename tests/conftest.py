@@ -18,7 +18,7 @@ REDIS_SERVER = os.environ.get("AYETO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 POSTGRES_SERVER = os.environ.get(
     "AYETO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TABLES = "conversations, messages, api_keys, mirror_state, web_sessions"
+TABLES = "conversations, messages, api_keys, mirror_state, job_runs, web_sessions"
 
 
 def _admin_conninfo() -> str:

@@ -347,6 +347,8 @@ def test_what_serve_demo_prints_on_the_default_database() -> None:
         "",
         f"  curl -X POST http://127.0.0.1:8000/api/v3/conversation/find -H 'uni-api-key: {KEY}'"
         f" -d '{BODY}'",
+        "",
+        "Or browse them: open http://127.0.0.1:8000/web/ and sign in with the key.",
     ]
 
 

@@ -131,6 +131,8 @@ def instructions(load: DemoLoad, *, database_url: str, host: str, port: int, ser
         "",
         f"  curl -X POST {url} -H 'uni-api-key: {load.key}' -d '{body}'",
         "",
+        f"Or browse them: open http://{host}:{port}/web/ and sign in with the key.",
+        "",
     ]
     if not serving:
         serve = ["ayeto serve"]

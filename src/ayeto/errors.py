@@ -6,6 +6,8 @@ AyetoError
 ├── Unauthorized         401  missing or invalid API key
 ├── Forbidden            403  the conversation belongs to someone else
 ├── NotFound             404  no conversation with that id
+├── MatchesChanged       409  a delete by filter matched another number of conversations than
+│                             the caller counted: nothing was deleted
 ├── PayloadTooLarge      413  request body over the size limit
 ├── RateLimited          429  the key is over its rate limit, or the client sends too many
 │                             invalid keys at once; `retry_after` says when to come back
@@ -51,6 +53,19 @@ class NotFound(AyetoError):
     def __init__(self, entity_id: str) -> None:
         # The spec's own wording (`Example error response`).
         super().__init__(f"not found, id: {entity_id}")
+
+
+class MatchesChanged(AyetoError):
+    """What matched a delete by filter changed since it was counted (`Store.delete_matching`)."""
+
+    status_code = 409
+
+    def __init__(self, count: int, expected: int | None = None) -> None:
+        counted = "" if expected is None else f" {expected}"
+        super().__init__(
+            f"{count} conversations match now, not the{counted} counted before; nothing was deleted"
+        )
+        self.count = count
 
 
 class PayloadTooLarge(AyetoError):

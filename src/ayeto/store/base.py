@@ -77,6 +77,18 @@ class Store(Protocol):
         """Remove the conversation and its messages atomically; raises like `get`."""
         ...
 
+    def delete_matching(
+        self, owner: str | None, query: Query, *, dry_run: bool = False, expect: int | None = None
+    ) -> list[str]:
+        """The ids of `owner`'s conversations (every owner's when None) matching every condition
+        of `query` (its sort, offset and limit are ignored), deleted with their messages in one
+        transaction unless `dry_run`. With `expect`, when the number matching differs nothing is
+        deleted and `MatchesChanged(count)` is raised.
+
+        The ids come sorted.
+        """
+        ...
+
     def upsert(self, documents: Iterable[Document]) -> int:
         """Insert or replace (by id) every document, all in one transaction; returns the count.
 

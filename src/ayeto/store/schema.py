@@ -124,6 +124,16 @@ mirror_state = Table(
     PrimaryKeyConstraint("user_id", "source"),
 )
 
+# Per periodic job (`ayeto.retention`), when it last ran (ms): it runs once per period across
+# every process and host that would run it.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("job", TEXT, nullable=False),
+    Column("ran_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("job"),
+)
+
 # The web view's sign-ins: the SHA-256 digest of the session token the browser holds in its cookie
 # (never the token, never the API key), the key it signed in with, and when it ends. The key is
 # checked again on every request, so revoking it ends its sessions at once.
@@ -146,6 +156,7 @@ __all__ = [
     "SEARCHED",
     "api_keys",
     "conversations",
+    "job_runs",
     "messages",
     "metadata",
     "mirror_state",

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, UnaryExpression
 
-from ayeto.errors import Forbidden, NotFound
+from ayeto.errors import Forbidden, MatchesChanged, NotFound
 from ayeto.prefilter import required
 from ayeto.query import Condition, Field, Op, Query
 from ayeto.store import migrations
@@ -271,6 +271,33 @@ class SqlStore:
 
         self._small_write(remove)
 
+    def delete_matching(
+        self, owner: str | None, query: Query, *, dry_run: bool = False, expect: int | None = None
+    ) -> list[str]:
+        # Read and deleted in one write transaction, by the ids read: what is deleted is
+        # exactly what is returned (and what `expect` was checked against), even when a
+        # conversation starts matching meanwhile.
+        with self._read() if dry_run else self._write() as connection:
+            shape, values = self._page(connection, owner or NOBODY, query)
+            where = self._where(shape, owned=owner is not None)
+            statement = select(_C.owner_id, _C.id).where(*where).order_by(_C.id)
+            rows = connection.execute(statement, values).all()
+            if expect is not None and len(rows) != expect:
+                raise MatchesChanged(len(rows), expect)
+            if not dry_run:
+                by_owner: dict[str, list[str]] = defaultdict(list)
+                for row in rows:
+                    by_owner[row.owner_id].append(row.id)
+                for owner_id, ids in by_owner.items():
+                    for start in range(0, len(ids), _CHUNK):
+                        # Messages go with them: ON DELETE CASCADE.
+                        connection.execute(
+                            delete(conversations).where(
+                                _C.owner_id == owner_id, _C.id.in_(ids[start : start + _CHUNK])
+                            )
+                        )
+        return [row.id for row in rows]
+
     def upsert(self, documents: Iterable[Document]) -> int:
         count = 0
         with self._write() as connection:
@@ -499,32 +526,6 @@ class SqlStore:
         elif value is not None:
             values[name] = value
 
-    def _where(self, shape: _Shape) -> list[ColumnElement[bool]]:
-        """The owner's rows that match the conditions of `shape` (its values bound later)."""
-        conditions, alternatives = shape[0], shape[4]
-        where = [
-            _C.owner_id == _OWNER,
-            *(
-                self._clause(
-                    field,
-                    op,
-                    None if null else f"value_{index}",
-                    f"search_{index}" if searched else None,
-                )
-                for index, (field, op, null, searched) in enumerate(conditions)
-            ),
-        ]
-        if alternatives:
-            where.append(
-                or_(
-                    *(
-                        self._clause(field, op, None if null else f"any_{index}")
-                        for index, (field, op, null) in enumerate(alternatives)
-                    )
-                )
-            )
-        return where
-
     def _build_page(self, shape: _Shape) -> Select[Any]:
         sort, descending, limited = shape[1], shape[2], shape[3]
         statement = (
@@ -536,6 +537,33 @@ class SqlStore:
             .offset(bindparam("offset", type_=BigInteger))
         )
         return statement.limit(bindparam("limit", type_=BigInteger)) if limited else statement
+
+    def _where(self, shape: _Shape, *, owned: bool = True) -> list[ColumnElement[bool]]:
+        """The conditions of `shape` on the conversations, values bound as `_page` names them:
+        every statement that selects by a `Query` (`find`'s page, `delete_matching`) builds its
+        WHERE here. Not `owned`: every owner's conversations, `owner` is not bound."""
+        conditions, alternatives = shape[0], shape[4]
+        clauses = [
+            self._clause(
+                field,
+                op,
+                None if null else f"value_{index}",
+                f"search_{index}" if searched else None,
+                owned=owned,
+            )
+            for index, (field, op, null, searched) in enumerate(conditions)
+        ]
+        if alternatives:
+            # `Query.any_of`: at least one holds.
+            clauses.append(
+                or_(
+                    *(
+                        self._clause(field, op, None if null else f"any_{index}", owned=owned)
+                        for index, (field, op, null) in enumerate(alternatives)
+                    )
+                )
+            )
+        return [_C.owner_id == _OWNER, *clauses] if owned else clauses
 
     def _build_joined(self, shape: _Shape) -> Select[Any]:
         """The page of `shape` with its messages: a row per message, or one without any."""
@@ -570,11 +598,18 @@ class SqlStore:
         return search if self.dialect.few_candidates(connection, column, search) else None
 
     def _clause(
-        self, field: Field, op: Op, name: str | None, search: str | None = None
+        self,
+        field: Field,
+        op: Op,
+        name: str | None,
+        search: str | None = None,
+        *,
+        owned: bool = True,
     ) -> ColumnElement[bool]:
         """The condition on `field`, its value bound as `name` (None: the value is null).
 
-        `search` names the bound search-index query whose candidates drive a regex filter.
+        `search` names the bound search-index query whose candidates drive a regex filter;
+        `owned`: the candidates are the bound owner's only.
         """
         if not field.on_message:
             return self._compare(conversations.c[field.column], op, name)
@@ -583,10 +618,11 @@ class SqlStore:
         if search is not None:
             # The owner's messages among the candidates, judged by the regex, give the
             # conversations: the same ones `exists` below finds by reading every message.
+            # Not `owned`, every owner's candidates: an id is one conversation's, whoever owns
+            # it (`upsert` replaces by id alone).
+            mine = (self.dialect.not_indexed(_M.owner_id) == _OWNER,) if owned else ()
             matching = select(_M.conversation_id).where(
-                self.dialect.candidates(field.column, bindparam(search)),
-                self.dialect.not_indexed(_M.owner_id) == _OWNER,
-                judged,
+                self.dialect.candidates(field.column, bindparam(search)), *mine, judged
             )
             return _C.id.in_(matching)
         of_this_conversation = (_M.owner_id == _C.owner_id, _M.conversation_id == _C.id)

@@ -160,10 +160,8 @@ def _plain(value: Any) -> dict[str, Any]:
     """Image data as a dict: the store hands it out as pre-encoded JSON (`orjson.Fragment`)."""
     import orjson
 
-    if isinstance(value, orjson.Fragment):
-        loaded = orjson.loads(value.contents)
-        return loaded if isinstance(loaded, dict) else {}
-    return value if isinstance(value, dict) else {}
+    loaded = orjson.loads(orjson.dumps(value))
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def image(message: Document) -> tuple[str, str] | None:

@@ -24,6 +24,7 @@ from ayeto.errors import (
     AyetoError,
     BadRequest,
     Forbidden,
+    MatchesChanged,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -338,22 +339,13 @@ async def delete_many(request: Request) -> Response:
     expect = form.get("count", "")
     if not (expect.isascii() and expect.isdigit()):
         raise BadRequest(f"count must be the confirmed number of conversations, got {expect!r}")
-    deleted = await shared.call(_delete_matching, shared.store, owner, query, int(expect))
-    if deleted is None:
+    try:
+        deleted = await shared.call(shared.store.delete_matching, owner, query, expect=int(expect))
+    except MatchesChanged:
         # The matches changed since the confirmation: nothing was deleted, and it is asked again.
         count, names = await shared.call(_preview, shared.store, owner, query)
         return _confirmation(request, who, count, names, "/delete", cancel, fields, status=409)
-    return _see(request, f"/conversations?deleted={deleted}")
-
-
-def _delete_matching(store: Store, owner: str, query: Query, expect: int) -> int | None:
-    """Delete, in one transaction, the owner's conversations matching `query` if they are
-    `expect` many; None (and nothing deleted) when they are not."""
-    if store.count(owner, query) != expect:
-        return None
-    for document in [d for batch in store.find(owner, query) for d in batch]:
-        store.delete(owner, document["id"])
-    return expect
+    return _see(request, f"/conversations?deleted={len(deleted)}")
 
 
 def _preview(store: Store, owner: str, query: Query) -> tuple[int, list[str]]:
