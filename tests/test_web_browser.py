@@ -685,6 +685,7 @@ def test_deleting_the_matches_deletes_exactly_the_count_shown(page: Page, site: 
     sign_in(page, site)
     before = site.find_ids({})
     search(page, "purgeable")
+    assert union(site, "(?i)purgeable") == list(reversed(PURGE))
     assert text(page, "match-count") == "3 conversations"
     submit(page, "delete-matching")
     assert text(page, "delete-count") == "3"
@@ -809,7 +810,13 @@ def test_the_keyboard_reaches_every_control_with_visible_focus(page: Page, site:
 
 
 @pytest.mark.parametrize(
-    "path", ["/web/sign-in", "/web/conversations", f"/web/conversations/{SHOWCASE}"]
+    "path",
+    [
+        "/web/sign-in",
+        "/web/conversations",
+        f"/web/conversations/{SHOWCASE}",
+        "/web/delete?q=zebracorn",
+    ],
 )
 def test_axe_finds_no_serious_violation(page: Page, site: Site, path: str) -> None:
     if path != "/web/sign-in":
@@ -818,3 +825,18 @@ def test_axe_finds_no_serious_violation(page: Page, site: Site, path: str) -> No
     assert page.locator("html").get_attribute("lang") == "en"
     violations = axe_violations(page)
     assert violations == [], describe(violations)
+
+
+# -- the tools themselves -----------------------------------------------------------------------
+
+
+def test_the_checks_fail_where_they_should(page: Page, site: Site, dialogs: list[str]) -> None:
+    """axe-core reports an image without text, and a page that loads the trap's image reaches it."""
+    page.set_content(f'<html lang="en"><title>t</title><img src="{site.trap.base_url}/probe">')
+    page.wait_for_load_state("networkidle")
+    assert [v["id"] for v in axe_violations(page)] == ["image-alt"]
+    assert site.trap.requests == ["GET /probe"]
+    site.trap.requests.clear()
+    page.evaluate("alert('probe')")
+    assert dialogs == ["alert: probe"]
+    dialogs.clear()
