@@ -141,7 +141,7 @@ def cases(trap: str) -> list[Document]:
         _case(14, "Lone deletion", _said("delete me", "ok")),
         *[_case(15 + i, f"Scriptless {i + 1}", _said("no", "js")) for i in range(3)],
         *[_case(18 + i, f"Quokka {i + 1}", _said("quokka", "facts")) for i in range(2)],
-        _case(21, "Somebody else's", _said("private", "indeed"), owner=OTHER_USER),
+        _case(21, "Somebody else's", _said("private", "x"), owner=OTHER_USER, model="secret-1"),
         _case(
             22, "Generated picture", _said("draw me", "Here it is."), image_url=f"{trap}/img-gen"
         ),
@@ -209,8 +209,16 @@ def dialogs() -> list[str]:
 
 
 @pytest.fixture
-def context(browser: Browser, dialogs: list[str]) -> Iterator[BrowserContext]:
-    opened = browser.new_context(viewport={"width": 1280, "height": 800})
+def context_options() -> dict[str, Any]:
+    """Options of the test's browser context; a test parametrizes it for others."""
+    return {}
+
+
+@pytest.fixture
+def context(
+    browser: Browser, dialogs: list[str], context_options: dict[str, Any]
+) -> Iterator[BrowserContext]:
+    opened = browser.new_context(viewport={"width": 1280, "height": 800}, **context_options)
     opened.set_default_timeout(20_000)
 
     def record(dialog: Dialog) -> None:
@@ -429,6 +437,13 @@ def test_each_row_shows_name_model_message_count_and_updated_time(page: Page, si
 
 def test_model_sort_and_order_filter_as_the_api_does(page: Page, site: Site) -> None:
     sign_in(page, site)
+    # The models offered are the user's own (another user's "secret-1" is not among them).
+    offered = (
+        page.get_by_test_id("model")
+        .locator("option")
+        .evaluate_all("options => options.map(option => option.value)")
+    )
+    assert [model for model in offered if model] == sorted({d["model"] for d in site.find({})})
     page.get_by_test_id("model").select_option("gpt-4o")
     page.get_by_test_id("sort").select_option("name")
     page.get_by_test_id("order").select_option("asc")
@@ -585,19 +600,11 @@ def test_another_users_or_an_unknown_conversation_is_a_404(
     assert "private" not in page.content()
 
 
-@pytest.mark.parametrize("bypass_csp", [False, True], ids=["with-csp", "sanitizing-alone"])
-def test_hostile_content_is_inert(
-    page: Page, site: Site, dialogs: list[str], bypass_csp: bool, browser: Browser
-) -> None:
-    if bypass_csp:
-        # Without the Content-Security-Policy, the sanitizing alone must keep everything inert.
-        page = browser.new_context(bypass_csp=True).new_page()
-
-        def record(dialog: Dialog) -> None:
-            dialogs.append(f"{dialog.type}: {dialog.message}")
-            dialog.dismiss()
-
-        page.on("dialog", record)
+# Without the Content-Security-Policy (bypass_csp), the sanitizing alone must keep it all inert.
+@pytest.mark.parametrize(
+    "context_options", [{}, {"bypass_csp": True}], ids=["with-csp", "sanitizing-alone"]
+)
+def test_hostile_content_is_inert(page: Page, site: Site, dialogs: list[str]) -> None:
     sign_in(page, site)
     search(page, "Hostile")
     assert rows(page) == [HOSTILE]
@@ -622,8 +629,6 @@ def test_hostile_content_is_inert(
     assert page.url == site.url(f"/web/conversations/{HOSTILE}")
     assert dialogs == []
     assert site.trap.requests == []
-    if bypass_csp:
-        page.context.close()
 
 
 def test_every_web_answer_sends_the_security_headers_and_comes_from_the_server(
@@ -710,6 +715,17 @@ def test_deleting_the_ticked_conversations(page: Page, site: Site) -> None:
     assert site.find_ids({}) == [id_ for id_ in before if id_ not in (TICK[0], TICK[2])]
 
 
+def test_cancelling_the_deletion_of_everything_deletes_nothing(page: Page, site: Site) -> None:
+    sign_in(page, site)
+    before = site.find_ids({})
+    submit(page, "delete-matching")
+    assert text(page, "delete-count") == str(len(before))
+    submit(page, "cancel")
+    assert urlsplit(page.url).path == "/web/conversations"
+    assert rows(page) == before[:PAGE_SIZE]
+    assert site.find_ids({}) == before
+
+
 def test_a_confirmation_outdated_by_a_new_match_deletes_nothing(page: Page, site: Site) -> None:
     sign_in(page, site)
     search(page, "quokka")
@@ -727,28 +743,24 @@ def test_a_confirmation_outdated_by_a_new_match_deletes_nothing(page: Page, site
     assert union(site, "(?i)quokka") == []
 
 
-def test_without_javascript_search_and_delete_work(browser: Browser, site: Site) -> None:
-    context = browser.new_context(java_script_enabled=False)
-    try:
-        page = context.new_page()
-        sign_in(page, site)
-        search(page, "zebracorn")
-        assert rows(page) == [ZEBRA_MESSAGE, ZEBRA_NAME]
-        search(page, "scriptless")
-        assert rows(page) == list(reversed(NOJS))
-        page.locator(f'[data-testid="select"][value="{NOJS[1]}"]').check()
-        submit(page, "delete-selected")
-        assert text(page, "delete-count") == "1"
-        submit(page, "confirm-delete")
-        assert text(page, "flash") == "Deleted 1 conversation."
-        search(page, "scriptless")
-        submit(page, "delete-matching")
-        assert text(page, "delete-count") == "2"
-        submit(page, "confirm-delete")
-        assert text(page, "flash") == "Deleted 2 conversations."
-        assert union(site, "(?i)scriptless") == []
-    finally:
-        context.close()
+@pytest.mark.parametrize("context_options", [{"java_script_enabled": False}])
+def test_without_javascript_search_and_delete_work(page: Page, site: Site) -> None:
+    sign_in(page, site)
+    search(page, "zebracorn")
+    assert rows(page) == [ZEBRA_MESSAGE, ZEBRA_NAME]
+    search(page, "scriptless")
+    assert rows(page) == list(reversed(NOJS))
+    page.locator(f'[data-testid="select"][value="{NOJS[1]}"]').check()
+    submit(page, "delete-selected")
+    assert text(page, "delete-count") == "1"
+    submit(page, "confirm-delete")
+    assert text(page, "flash") == "Deleted 1 conversation."
+    search(page, "scriptless")
+    submit(page, "delete-matching")
+    assert text(page, "delete-count") == "2"
+    submit(page, "confirm-delete")
+    assert text(page, "flash") == "Deleted 2 conversations."
+    assert union(site, "(?i)scriptless") == []
 
 
 # -- accessibility ---------------------------------------------------------------------------------
