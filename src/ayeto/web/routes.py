@@ -6,7 +6,7 @@ metrics) and answers HTML; every failure is a page with its status, never a trac
 
 from __future__ import annotations
 
-import logging
+from dataclasses import replace
 from typing import Final
 from urllib.parse import parse_qsl
 
@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from ayeto.api import tracing
+from ayeto.api.routes import read_body
 from ayeto.api.services import Services, services
 from ayeto.auth import NOT_PROVIDED, authenticate, digest
 from ayeto.clock import now_ms
@@ -26,7 +27,6 @@ from ayeto.errors import (
     Forbidden,
     MatchesChanged,
     NotFound,
-    PayloadTooLarge,
     RateLimited,
     Unauthorized,
     Unavailable,
@@ -53,8 +53,6 @@ from ayeto.web.sessions import (
     token_digest,
     visitor,
 )
-
-log = logging.getLogger("ayeto.web")
 
 # A form of this view is a few fields, or the ids of the ticked rows: anything larger is not one.
 MAX_FORM_BYTES: Final = 64 * 1024
@@ -350,13 +348,7 @@ async def delete_many(request: Request) -> Response:
 
 def _preview(store: Store, owner: str, query: Query) -> tuple[int, list[str]]:
     """How many conversations `query` matches, and the names of the first `LISTED`."""
-    first = Query(
-        conditions=query.conditions,
-        any_of=query.any_of,
-        sort=query.sort,
-        descending=query.descending,
-        limit=LISTED,
-    )
+    first = replace(query, offset=0, limit=LISTED)
     names = [document["name"] for batch in store.find(owner, first) for document in batch]
     return store.count(owner, query), names
 
@@ -391,17 +383,10 @@ def _confirmation(
 
 async def _form(request: Request) -> ImmutableMultiDict[str, str]:
     """The request's URL-encoded form, read up to `MAX_FORM_BYTES` (then 413)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise PayloadTooLarge(f"form larger than {MAX_FORM_BYTES} bytes")
     media_type = request.headers.get("content-type", FORM_TYPE).partition(";")[0].strip()
     if media_type.lower() != FORM_TYPE:
         raise BadRequest(f"a form is sent as {FORM_TYPE}, not {media_type!r}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise PayloadTooLarge(f"form larger than {MAX_FORM_BYTES} bytes")
+    body = await read_body(request, MAX_FORM_BYTES, "form")
     try:
         fields = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=1000)
     except (UnicodeDecodeError, ValueError):
