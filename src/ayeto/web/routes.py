@@ -61,6 +61,8 @@ LISTED: Final = 50
 CSRF_FAILED: Final = "the form has expired or did not come from this site; reload it and try again"
 FORM_TYPE: Final = "application/x-www-form-urlencoded"
 HOUR_MS: Final = 3_600_000
+# The cookie that carries "Deleted N conversations." to the next list page.
+FLASH: Final = "ayeto_flash"
 
 router = APIRouter()
 
@@ -162,7 +164,7 @@ async def conversations(request: Request) -> Response:
     shared = services(request)
     who = await visitor(request)
     search = Search.of(request.query_params)
-    deleted = request.query_params.get("deleted", "")
+    deleted = request.cookies.get(FLASH, "")
     flash = (
         _deleted(int(deleted))
         if deleted.isascii() and deleted.isdigit() and len(deleted) < 10
@@ -172,9 +174,23 @@ async def conversations(request: Request) -> Response:
         query = search.query()
     except BadRequest as exc:
         models = await shared.call(shared.store.models, who.principal.user_id)
-        return _list_page(request, search, [], 0, models, flash, exc.detail, 400)
-    found, total, models = await shared.call(_listing, shared.store, who.principal.user_id, query)
-    return _list_page(request, search, found, total, models, flash, None, 200)
+        response = _list_page(request, search, [], 0, models, flash, exc.detail, 400)
+    else:
+        owner = who.principal.user_id
+        found, total, models = await shared.call(_listing, shared.store, owner, query)
+        response = _list_page(request, search, found, total, models, flash, None, 200)
+    if FLASH in request.cookies:
+        # Said once.
+        set_cookie(response, request, FLASH, "", max_age=0)
+    return response
+
+
+def _after_deleting(request: Request, count: int) -> Response:
+    """Back to the list, which says once how many were deleted (a cookie, not the URL: the
+    list's URL is its search alone)."""
+    response = _see(request, "/conversations")
+    set_cookie(response, request, FLASH, str(count))
+    return response
 
 
 def _listing(store: Store, owner: str, query: Query) -> tuple[list[Document], int, list[str]]:
@@ -288,7 +304,7 @@ async def delete_one(request: Request, name: str) -> Response:
         await shared.call(shared.store.delete, who.principal.user_id, conversation_id)
     except Forbidden:
         raise NotFound(conversation_id) from None
-    return _see(request, "/conversations?deleted=1")
+    return _after_deleting(request, 1)
 
 
 # -- deleting many -------------------------------------------------------------------------------
@@ -343,7 +359,7 @@ async def delete_many(request: Request) -> Response:
         # The matches changed since the confirmation: nothing was deleted, and it is asked again.
         count, names = await shared.call(_preview, shared.store, owner, query)
         return _confirmation(request, who, count, names, "/delete", cancel, fields, status=409)
-    return _see(request, f"/conversations?deleted={len(deleted)}")
+    return _after_deleting(request, len(deleted))
 
 
 def _preview(store: Store, owner: str, query: Query) -> tuple[int, list[str]]:
