@@ -592,8 +592,12 @@ def test_the_markdown_export_is_a_transcript(alice: Browser) -> None:
 
 
 def flash(browser: Browser, response: Response) -> str:
+    """What the list says after `response`, said once: not when it is shown again."""
     assert response.status_code == 303, response.text
-    return text_of(browser.page(response.headers["location"]), "flash")
+    assert response.headers["location"] == "/web/conversations"
+    said = text_of(browser.page("/web/conversations"), "flash")
+    assert by_testid(browser.page("/web/conversations"), "flash") == []
+    return said
 
 
 def confirm_form(page: BeautifulSoup) -> Tag:

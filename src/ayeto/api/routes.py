@@ -163,16 +163,22 @@ async def delete(request: Request, principal: CurrentPrincipal, entity_id: Entit
     return Response(orjson.dumps(conversation_id), media_type=JSON)
 
 
-async def _json_body(request: Request, limit: int) -> object:
-    """The decoded body, or None when there is none. Reading stops as soon as it is over `limit`."""
+async def read_body(request: Request, limit: int, what: str = "request body") -> bytearray:
+    """The request's body; PayloadTooLarge (naming it `what`) as soon as it is over `limit`."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body larger than {limit} bytes")
+        raise PayloadTooLarge(f"{what} larger than {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise PayloadTooLarge(f"request body larger than {limit} bytes")
+            raise PayloadTooLarge(f"{what} larger than {limit} bytes")
+    return body
+
+
+async def _json_body(request: Request, limit: int) -> object:
+    """The decoded body, or None when there is none. Reading stops as soon as it is over `limit`."""
+    body = await read_body(request, limit)
     if not body.strip():
         return None
     try:

@@ -6,7 +6,7 @@ metrics) and answers HTML; every failure is a page with its status, never a trac
 
 from __future__ import annotations
 
-import logging
+from dataclasses import replace
 from typing import Final
 from urllib.parse import parse_qsl
 
@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from ayeto.api import tracing
+from ayeto.api.routes import read_body
 from ayeto.api.services import Services, services
 from ayeto.auth import NOT_PROVIDED, authenticate, digest
 from ayeto.clock import now_ms
@@ -26,7 +27,6 @@ from ayeto.errors import (
     Forbidden,
     MatchesChanged,
     NotFound,
-    PayloadTooLarge,
     RateLimited,
     Unauthorized,
     Unavailable,
@@ -54,8 +54,6 @@ from ayeto.web.sessions import (
     visitor,
 )
 
-log = logging.getLogger("ayeto.web")
-
 # A form of this view is a few fields, or the ids of the ticked rows: anything larger is not one.
 MAX_FORM_BYTES: Final = 64 * 1024
 # Names a confirmation lists; the count covers every match.
@@ -63,6 +61,8 @@ LISTED: Final = 50
 CSRF_FAILED: Final = "the form has expired or did not come from this site; reload it and try again"
 FORM_TYPE: Final = "application/x-www-form-urlencoded"
 HOUR_MS: Final = 3_600_000
+# The cookie that carries "Deleted N conversations." to the next list page.
+FLASH: Final = "ayeto_flash"
 
 router = APIRouter()
 
@@ -164,7 +164,7 @@ async def conversations(request: Request) -> Response:
     shared = services(request)
     who = await visitor(request)
     search = Search.of(request.query_params)
-    deleted = request.query_params.get("deleted", "")
+    deleted = request.cookies.get(FLASH, "")
     flash = (
         _deleted(int(deleted))
         if deleted.isascii() and deleted.isdigit() and len(deleted) < 10
@@ -174,9 +174,23 @@ async def conversations(request: Request) -> Response:
         query = search.query()
     except BadRequest as exc:
         models = await shared.call(shared.store.models, who.principal.user_id)
-        return _list_page(request, search, [], 0, models, flash, exc.detail, 400)
-    found, total, models = await shared.call(_listing, shared.store, who.principal.user_id, query)
-    return _list_page(request, search, found, total, models, flash, None, 200)
+        response = _list_page(request, search, [], 0, models, flash, exc.detail, 400)
+    else:
+        owner = who.principal.user_id
+        found, total, models = await shared.call(_listing, shared.store, owner, query)
+        response = _list_page(request, search, found, total, models, flash, None, 200)
+    if FLASH in request.cookies:
+        # Said once.
+        set_cookie(response, request, FLASH, "", max_age=0)
+    return response
+
+
+def _after_deleting(request: Request, count: int) -> Response:
+    """Back to the list, which says once how many were deleted (a cookie, not the URL: the
+    list's URL is its search alone)."""
+    response = _see(request, "/conversations")
+    set_cookie(response, request, FLASH, str(count))
+    return response
 
 
 def _listing(store: Store, owner: str, query: Query) -> tuple[list[Document], int, list[str]]:
@@ -290,7 +304,7 @@ async def delete_one(request: Request, name: str) -> Response:
         await shared.call(shared.store.delete, who.principal.user_id, conversation_id)
     except Forbidden:
         raise NotFound(conversation_id) from None
-    return _see(request, "/conversations?deleted=1")
+    return _after_deleting(request, 1)
 
 
 # -- deleting many -------------------------------------------------------------------------------
@@ -345,18 +359,12 @@ async def delete_many(request: Request) -> Response:
         # The matches changed since the confirmation: nothing was deleted, and it is asked again.
         count, names = await shared.call(_preview, shared.store, owner, query)
         return _confirmation(request, who, count, names, "/delete", cancel, fields, status=409)
-    return _see(request, f"/conversations?deleted={len(deleted)}")
+    return _after_deleting(request, len(deleted))
 
 
 def _preview(store: Store, owner: str, query: Query) -> tuple[int, list[str]]:
     """How many conversations `query` matches, and the names of the first `LISTED`."""
-    first = Query(
-        conditions=query.conditions,
-        any_of=query.any_of,
-        sort=query.sort,
-        descending=query.descending,
-        limit=LISTED,
-    )
+    first = replace(query, offset=0, limit=LISTED)
     names = [document["name"] for batch in store.find(owner, first) for document in batch]
     return store.count(owner, query), names
 
@@ -391,17 +399,10 @@ def _confirmation(
 
 async def _form(request: Request) -> ImmutableMultiDict[str, str]:
     """The request's URL-encoded form, read up to `MAX_FORM_BYTES` (then 413)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise PayloadTooLarge(f"form larger than {MAX_FORM_BYTES} bytes")
     media_type = request.headers.get("content-type", FORM_TYPE).partition(";")[0].strip()
     if media_type.lower() != FORM_TYPE:
         raise BadRequest(f"a form is sent as {FORM_TYPE}, not {media_type!r}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise PayloadTooLarge(f"form larger than {MAX_FORM_BYTES} bytes")
+    body = await read_body(request, MAX_FORM_BYTES, "form")
     try:
         fields = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=1000)
     except (UnicodeDecodeError, ValueError):
