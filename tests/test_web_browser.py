@@ -355,6 +355,7 @@ def test_signing_out_ends_the_session_even_for_a_copied_cookie(
     assert page.url == site.url("/web/sign-in")
     page.goto(site.url("/web/conversations"))
     assert page.url == site.url("/web/sign-in")
+    assert ENDED in text(page, "error")
     # The session is ended on the server: the cookie itself, replayed, no longer signs in.
     context.add_cookies([{"name": kept["name"], "value": kept["value"], "url": site.url("/web/")}])
     page.goto(site.url(f"/web/conversations/{SHOWCASE}"))
@@ -717,9 +718,14 @@ def test_deleting_the_ticked_conversations(page: Page, site: Site) -> None:
 
 def test_cancelling_the_deletion_of_everything_deletes_nothing(page: Page, site: Site) -> None:
     sign_in(page, site)
-    before = site.find_ids({})
+    everything = site.find({})
+    before = [d["id"] for d in everything]
     submit(page, "delete-matching")
     assert text(page, "delete-count") == str(len(before))
+    assert len(before) > 50
+    # The first 50 names, in the list's order, and no more.
+    names = [d["name"] for d in everything[:50]]
+    assert [n.strip() for n in page.locator("main li").all_inner_texts()] == names
     submit(page, "cancel")
     assert urlsplit(page.url).path == "/web/conversations"
     assert rows(page) == before[:PAGE_SIZE]
