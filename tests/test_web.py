@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import orjson
 import pytest
 from bs4 import BeautifulSoup, Tag
@@ -25,7 +26,7 @@ from ayeto.store import Document, Store, open_store
 from ayeto.web.pages import CSP
 from ayeto.web.sessions import token_digest
 from tests.factories import ALICE, BOB, conversation, img_gen, message
-from tests.processes import UNLIMITED
+from tests.processes import UNLIMITED, new_key, serving, stop
 
 DAY = 86_400_000
 # 2025-01-01T12:00:00Z: conversation i was updated i days later.
@@ -780,3 +781,36 @@ def test_the_view_can_be_turned_off(web_store: Store) -> None:
     for browser in _browser(web_store, settings):
         assert browser.get("/web/sign-in").status_code == 404
         assert "/web" not in browser.get("/openapi.json").text
+
+
+@pytest.mark.e2e
+def test_a_real_server_behind_a_proxy_sets_a_secure_cookie_and_logs_no_key(
+    sqlite_url: str,
+) -> None:
+    key = new_key(sqlite_url, ALICE)
+    with serving(sqlite_url, "--forwarded-allow-ips", "127.0.0.1") as server:
+        proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+        with httpx.Client(base_url=server.base_url, headers=proxied) as client:
+            page = client.get("/web/sign-in")
+            # A Secure cookie, which the client here (over plain HTTP to the proxy's side) would
+            # not send back by itself; a browser on the HTTPS side does.
+            assert "; Secure" in page.headers["set-cookie"]
+            client.cookies.set("ayeto_sign_in", page.cookies["ayeto_sign_in"])
+            form = soup(page).find("form", action="/web/sign-in")
+            assert isinstance(form, Tag)
+            csrf = form.find("input", attrs={"name": "csrf"})
+            assert isinstance(csrf, Tag)
+            response = client.post("/web/sign-in", data={"key": key, "csrf": str(csrf["value"])})
+            assert response.status_code == 303
+            cookie = response.headers["set-cookie"]
+            assert cookie.startswith("ayeto_session=")
+            assert "; Secure" in cookie
+            assert "HttpOnly" in cookie
+            client.cookies.set("ayeto_session", response.cookies["ayeto_session"])
+            assert client.get("/web/conversations").status_code == 200
+        output = stop(server)
+    assert key not in output
+    signed_in = [line for line in output.splitlines() if "POST /web/sign-in " in line]
+    assert len(signed_in) == 1
+    assert " POST /web/sign-in 303 " in signed_in[0]
+    assert signed_in[0].endswith("client=203.0.113.9")
