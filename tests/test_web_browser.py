@@ -773,7 +773,8 @@ def test_without_javascript_search_and_delete_work(page: Page, site: Site) -> No
 
 
 def focus_walk(page: Page, steps: int) -> list[dict[str, Any]]:
-    """Press Tab `steps` times from the top; what took the focus each time, and whether it shows."""
+    """Press Tab `steps` times from the top: what took the focus each time, and whether it shows
+    (its focus ring, and itself within the window: a skip link comes into view)."""
     walk: list[dict[str, Any]] = []
     for _ in range(steps):
         page.keyboard.press("Tab")
@@ -783,6 +784,11 @@ def focus_walk(page: Page, steps: int) -> list[dict[str, Any]]:
                     const style = getComputedStyle(e);
                     const outlined = style.outlineStyle !== 'none'
                         && parseFloat(style.outlineWidth) > 0;
+                    // Within a pixel: scrolling a control into view may stop a fraction short.
+                    const box = e.getBoundingClientRect();
+                    const onScreen = box.width > 0 && box.height > 0 && box.left > -1
+                        && box.top > -1 && box.right < innerWidth + 1
+                        && box.bottom < innerHeight + 1;
                     return {
                         testid: e.dataset.testid || null,
                         tag: e.tagName.toLowerCase(),
@@ -791,7 +797,8 @@ def focus_walk(page: Page, steps: int) -> list[dict[str, Any]]:
                         // draws its focus ring itself: the input then does not match :focus.
                         inner: !e.matches(':focus'),
                         visible: e.matches(':focus-visible')
-                            && (outlined || style.boxShadow !== 'none'),
+                            && (outlined || style.boxShadow !== 'none')
+                            && onScreen,
                     };
                 }"""
         )
@@ -813,6 +820,12 @@ def test_the_keyboard_reaches_every_control_with_visible_focus(page: Page, site:
     assert testids.index("search") < testids.index("open"), testids
     for step in walk:
         assert step["visible"], step
+    # The skip link skips the header: the next Tab is the search box's.
+    page.goto(site.url("/web/conversations"))
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.testid") == "search"
     # Enter on a focused row link opens the conversation.
     page.goto(site.url("/web/conversations?q=Markdown+showcase"))
     page.get_by_test_id("open").focus()
