@@ -130,7 +130,9 @@ async def sign_in(request: Request) -> Response:
     token = new_token()
     await shared.call(shared.store.add_web_session, token_digest(token), key_id, now, ends)
     response = _see(request, "/conversations")
-    set_cookie(response, request, COOKIE, token, max_age=max(1, (ends - now) // 1000))
+    # No Max-Age: the browser keeps the cookie until it closes, past the session's end, so that
+    # the next page can say the session has ended rather than just ask to sign in.
+    set_cookie(response, request, COOKIE, token)
     return response
 
 
