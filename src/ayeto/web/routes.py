@@ -35,7 +35,7 @@ from ayeto.query import FIELDS, Condition, Op, Query, parse_uuid
 from ayeto.store import Document, Store
 from ayeto.web import render
 from ayeto.web.pages import base, page, static
-from ayeto.web.search import PAGE_SIZE, SORTS, Search, ticked
+from ayeto.web.search import PAGE_SIZE, SORT_LABELS, Search, ticked
 from ayeto.web.sessions import (
     COOKIE,
     ENDED,
@@ -221,7 +221,7 @@ def _list_page(
         conversations=found,
         total=_conversations(total),
         models=models,
-        sorts=list(SORTS),
+        sorts=SORT_LABELS,
         flash=flash,
         error=error,
         prev_url=search.url(path, page=search.page - 1) if 1 < search.page <= last + 1 else None,
