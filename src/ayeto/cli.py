@@ -1143,7 +1143,7 @@ def prune_command(
     try:
         age = duration_ms(older_than)
     except ValueError:
-        _fail(f"--older-than takes {DURATION_FORMS}, at most 100 years, not {older_than!r}", 2)
+        _fail(f"--older-than takes {DURATION_FORMS}, not {older_than!r}", 2)
     user_id = None if user is None else _uuid_option(user)
     cutoff = now_ms() - age
     store = _open(db, create=False)

@@ -38,7 +38,9 @@ FORWARDED_FORMS: Final = (
 METRICS_FORMS: Final = "on, off or HOST:PORT (serve /metrics there, apart from the API)"
 
 # What `AYETO_RETENTION` and `ayeto prune --older-than` take.
-DURATION_FORMS: Final = "a whole number and a unit (s, m, h, d or w) such as 90d"
+DURATION_FORMS: Final = (
+    "a whole number and a unit (s, m, h, d or w) such as 90d, above 0 and at most 100 years"
+)
 _DURATION: Final = re.compile(r"([0-9]+)([smhdw])")
 DURATION_UNIT_MS: Final = {
     "s": 1000,
