@@ -15,6 +15,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from ayeto import retention
 from ayeto.metrics import Prometheus
 from ayeto.retention import JOB, PERIOD_MS, Retention
 from ayeto.store import Store, open_store
@@ -80,6 +81,29 @@ def test_a_run_deletes_what_was_not_updated_in_time_and_records_it(filled: Store
     assert Retention(filled, AGE, clock=clock).run_due() == 3
     assert stored(filled) == [EDGE, NEW]
     assert filled.last_run(JOB) == T0
+
+
+def test_a_large_run_deletes_in_chunks_of_ids(
+    filled: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "CHUNK", 2)
+    calls: list[tuple[str, bool]] = []
+    original = filled.delete_matching
+
+    def spied(owner: str | None, query: Any, *, dry_run: bool = False) -> list[str]:
+        bounds = [f"{c.field.name} {c.op} {c.value}" for c in query.conditions[1:]]
+        calls.append((" and ".join(bounds), dry_run))
+        return original(owner, query, dry_run=dry_run)
+
+    monkeypatch.setattr(filled, "delete_matching", spied)
+    assert Retention(filled, AGE, clock=Clock(T0)).run_due() == 3
+    # OLD_A < OLD_C < OLD_B by id: two ranges.
+    assert calls == [
+        ("", True),
+        (f"id >= {OLD_A} and id <= {OLD_C}", False),
+        (f"id >= {OLD_B} and id <= {OLD_B}", False),
+    ]
+    assert stored(filled) == [EDGE, NEW]
 
 
 def test_once_per_hour_whoever_runs(filled: Store, second: Store) -> None:

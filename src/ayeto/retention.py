@@ -25,13 +25,22 @@ from ayeto.store import Store
 
 JOB: Final = "retention"
 PERIOD_MS: Final = 3_600_000
+# Conversations deleted per transaction by the server's runs (see `Retention._prune`).
+CHUNK: Final = 500
 
 log = logging.getLogger("ayeto.retention")
 
 
-def older_than(cutoff: int) -> Query:
-    """The conversations last updated before `cutoff` (ms)."""
-    return Query(conditions=(Condition(FIELDS["updated.timestamp"], Op.LT, cutoff),))
+def older_than(cutoff: int, ids: tuple[str, str] | None = None) -> Query:
+    """The conversations last updated before `cutoff` (ms); with `ids`, those whose id lies
+    from the first to the last, both included."""
+    conditions = [Condition(FIELDS["updated.timestamp"], Op.LT, cutoff)]
+    if ids is not None:
+        conditions += [
+            Condition(FIELDS["id"], Op.GE, ids[0]),
+            Condition(FIELDS["id"], Op.LE, ids[1]),
+        ]
+    return Query(conditions=tuple(conditions))
 
 
 def when(ms: int) -> str:
@@ -71,7 +80,7 @@ class Retention:
                 log.debug("retention: done this hour, at %s", when(last))
                 return None
             cutoff = now - self.age_ms
-            deleted = len(self.store.delete_matching(None, older_than(cutoff)))
+            deleted = self._prune(cutoff)
             # After the deletion: a run that failed is retried by the next runner to come.
             self.store.record_run(JOB, now)
         self.metrics.pruned(deleted)
@@ -81,6 +90,23 @@ class Retention:
             when(cutoff),
             extra={"fields": {"pruned": deleted, "cutoff": cutoff}},
         )
+        return deleted
+
+    def _prune(self, cutoff: int) -> int:
+        """Delete what was updated before `cutoff`, `CHUNK` conversations per transaction.
+
+        Requests write meanwhile: on SQLite every write of a process waits for the one writer
+        connection, and a single transaction over a large prune would keep them waiting past
+        their pool timeout. The matches are read first (no write lock), then deleted by ranges
+        of their ids, each range with the cutoff again.
+        """
+        ids = self.store.delete_matching(None, older_than(cutoff), dry_run=True)
+        deleted = 0
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            deleted += len(
+                self.store.delete_matching(None, older_than(cutoff, (chunk[0], chunk[-1])))
+            )
         return deleted
 
     def seconds_to_next(self) -> float:
