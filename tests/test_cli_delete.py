@@ -23,28 +23,26 @@ B_OLD = "b0000000-0000-4000-8000-000000000001"
 B_GPT = "b0000000-0000-4000-8000-000000000002"
 
 
-def dataset(now: int) -> list[dict[str, Any]]:
-    def updated(owner: str, days: int) -> dict[str, Any]:
-        return {"user_id": owner, "timestamp": now - days * DAY}
+# id, owner, model, days since its update, a message's content (None: no message)
+ROWS = [
+    (A_OLD, ALICE, "o1", 100, None),
+    (A_GPT, ALICE, "gpt-4o", 40, "tell me about Kafka"),
+    (A_NEW, ALICE, "gpt-4o", 1, None),
+    (B_OLD, BOB, "o1", 200, None),
+    (B_GPT, BOB, "gpt-4o", 2, "tell me about Kafka"),
+]
 
+
+def dataset(now: int) -> list[dict[str, Any]]:
     return [
-        conversation(ALICE, id=A_OLD, model="o1", updated=updated(ALICE, 100)),
         conversation(
-            ALICE,
-            id=A_GPT,
-            model="gpt-4o",
-            updated=updated(ALICE, 40),
-            messages=[message(content="tell me about Kafka")],
-        ),
-        conversation(ALICE, id=A_NEW, model="gpt-4o", updated=updated(ALICE, 1)),
-        conversation(BOB, id=B_OLD, model="o1", updated=updated(BOB, 200)),
-        conversation(
-            BOB,
-            id=B_GPT,
-            model="gpt-4o",
-            updated=updated(BOB, 2),
-            messages=[message(content="tell me about Kafka")],
-        ),
+            owner,
+            id=id_,
+            model=model,
+            updated={"user_id": owner, "timestamp": now - days * DAY},
+            messages=[] if content is None else [message(content=content)],
+        )
+        for id_, owner, model, days, content in ROWS
     ]
 
 
@@ -104,34 +102,19 @@ def test_dry_run_prints_the_ids_and_deletes_nothing(url: str) -> None:
     assert remaining(url) == EVERYTHING
 
 
-def test_timestamps_as_dates(url: str) -> None:
-    # Every conversation of the fixture was updated after 2001; none before.
-    out, _ = run(
-        "delete",
-        "--user",
-        ALICE,
-        "--filter",
-        "updated.timestamp",
-        ">",
-        "2001-01-01",
-        "--dry-run",
-        "--db",
-        url,
-    )
-    assert out.splitlines() == [A_OLD, A_GPT, A_NEW]
-    out, _ = run(
-        "delete",
-        "--user",
-        ALICE,
-        "--filter",
-        "updated.timestamp",
-        "<",
-        "2001-01-01T00:00:00Z",
-        "--dry-run",
-        "--db",
-        url,
-    )
-    assert out == ""
+@pytest.mark.parametrize(
+    ("op", "when", "matched"),
+    [
+        # Every conversation of the fixture was updated after 2001; none before.
+        (">", "2001-01-01", [A_OLD, A_GPT, A_NEW]),
+        ("<", "2001-01-01T00:00:00Z", []),
+        ("<", "2001-01-01T00:00:00+01:00", []),
+    ],
+)
+def test_timestamps_as_dates(url: str, op: str, when: str, matched: list[str]) -> None:
+    args = ("--filter", "updated.timestamp", op, when, "--dry-run")
+    out, _ = run("delete", "--user", ALICE, *args, "--db", url)
+    assert out.splitlines() == matched
 
 
 def test_what_changes_after_the_count_deletes_nothing(
