@@ -545,12 +545,20 @@ def test_a_conversation_renders_markdown_code_reasoning_and_images(shown: Beauti
     ]
 
 
-def test_hostile_content_is_inert(shown: BeautifulSoup) -> None:
-    assert shown.find_all(["script", "img", "iframe"]) == []
-    for element in shown.find_all(True):
+def assert_inert(page: BeautifulSoup) -> None:
+    assert page.find_all(["script", "img", "iframe", "style"]) == []
+    for element in page.find_all(True):
         assert not [name for name in element.attrs if name.lower().startswith("on")]
         for name in ("href", "src", "action"):
             assert not str(element.get(name, "")).strip().lower().startswith("javascript:")
+
+
+def test_hostile_content_is_inert(shown: BeautifulSoup, alice: Browser) -> None:
+    assert_inert(shown)
+    listing = alice.page("/web/conversations?q=Rendered")
+    assert_inert(listing)
+    assert by_testid(listing, "open")[0].get_text() == "<b onmouseover=alert(6)>Rendered</b>"
+    assert_inert(alice.page(f"/web/conversations/{uid(500)}/delete"))
     hostile = by_testid(shown, "message")[2]
     # The Markdown image is a link, to be followed only when clicked; raw HTML is text.
     links = [(a["href"], a.get_text(), a["rel"]) for a in hostile.find_all("a")]
@@ -662,10 +670,21 @@ def test_deleting_the_ticked_ones(store: Store, on_both: Browser) -> None:
     assert stored(store) == sorted(set(NEWEST_FIRST) - {uid(29), uid(20)})
 
 
-def test_nothing_ticked_is_a_400(alice: Browser) -> None:
-    response = alice.post("/web/delete", {"csrf": alice.csrf(), "ticked": "yes"})
+@pytest.mark.parametrize(
+    ("ids", "error"),
+    [
+        ([], "tick at least one conversation to delete"),
+        (["x"], "ids: not a conversation id: 'x'"),
+        ([uid(i) for i in range(501)], "at most 500 conversations at once, got 501"),
+    ],
+)
+def test_ticking_nothing_or_no_conversation_is_a_400(
+    alice: Browser, ids: list[str], error: str
+) -> None:
+    fields = [("csrf", alice.csrf()), ("ticked", "yes"), *(("ids", id_) for id_ in ids)]
+    response = alice.post("/web/delete", fields)
     assert response.status_code == 400
-    assert text_of(soup(response), "error") == "tick at least one conversation to delete"
+    assert text_of(soup(response), "error") == error
 
 
 def test_when_the_matches_change_nothing_is_deleted(store: Store, on_both: Browser) -> None:
