@@ -52,6 +52,9 @@ METRICS_FORMS = "on, off or HOST:PORT (serve /metrics there, apart from the API)
 RATE_LIMIT_FORMS = "limits such as 600/minute, or several separated by ';' as 20/second;600/minute"
 MIRROR_FROM = "--from takes the source's http:// or https:// URL, such as https://beta.ayeto.ai,"
 REDIS_FORMS = "a URL such as redis://127.0.0.1:6379/0 (or rediss://, redis+unix://)"
+DURATION_FORMS = (
+    "a whole number and a unit (s, m, h, d or w) such as 90d, above 0 and at most 100 years"
+)
 
 
 @dataclass(frozen=True)
@@ -303,7 +306,61 @@ MISTAKES = {
         setup="missing",
         env={"AYETO_MIRROR_KEY": "k"},
     ),
-    # 9. Unknown commands and options are one line too.
+    # 9. delete and prune: what to delete must be said, in the API's filter language.
+    "delete without a filter": Mistake(
+        ("delete", "--user", ALICE),
+        "error: delete takes at least one --filter, or --all to delete every conversation",
+    ),
+    "delete with --all and a filter": Mistake(
+        ("delete", "--user", ALICE, "--all", "--filter", "name", "==", "x"),
+        "error: --all deletes every conversation: leave out --filter, or --all",
+    ),
+    "delete by an unknown field": Mistake(
+        ("delete", "--user", ALICE, "--filter", "model", "==", "x", "--filter", "nme", "==", "x"),
+        "error: --filter #2: unknown field 'nme'",
+    ),
+    "delete by an invalid regex": Mistake(
+        ("delete", "--user", ALICE, "--filter", "name", "regex", "("),
+        "error: --filter #1: invalid regex: missing ): (",
+    ),
+    "delete by a timestamp that is not one": Mistake(
+        ("delete", "--user", ALICE, "--filter", "updated.timestamp", "<", "soon"),
+        "error: --filter #1: 'updated.timestamp' takes an integer, got 'soon'",
+    ),
+    "delete by null where it cannot be": Mistake(
+        ("delete", "--user", ALICE, "--filter", "name", "==", "null"),
+        "error: --filter #1: 'name' is never null",
+    ),
+    "delete by a filter short of its value": Mistake(
+        ("delete", "--user", ALICE, "--filter", "name", "=="),
+        "error: Option '--filter' requires 3 arguments.",
+    ),
+    "delete, user not a UUID": Mistake(
+        ("delete", "--user", "alice", "--all"), "error: --user takes a UUID, not 'alice'"
+    ),
+    "delete, no database": Mistake(
+        ("delete", "--user", ALICE, "--all"), NO_DATABASE, 1, setup="missing"
+    ),
+    "prune older than nothing": Mistake(
+        ("prune", "--older-than", "0d"), f"error: --older-than takes {DURATION_FORMS}, not '0d'"
+    ),
+    "prune older than a century": Mistake(
+        ("prune", "--older-than", "5300w"),
+        f"error: --older-than takes {DURATION_FORMS}, not '5300w'",
+    ),
+    "prune in years": Mistake(
+        ("prune", "--older-than", "2y"), f"error: --older-than takes {DURATION_FORMS}, not '2y'"
+    ),
+    "prune without an age": Mistake(("prune",), "error: Missing option --older-than."),
+    "prune, no database": Mistake(
+        ("prune", "--older-than", "90d"), NO_DATABASE, 1, setup="missing"
+    ),
+    "retention without a unit": Mistake(
+        ("keys", "list"),
+        f"error: AYETO_RETENTION takes {DURATION_FORMS}, not '90'",
+        env={"AYETO_RETENTION": "90"},
+    ),
+    # 10. Unknown commands and options are one line too.
     "unknown command": Mistake(
         ("keys", "rotate"), "error: No such command 'rotate'. Did you mean 'create'?"
     ),

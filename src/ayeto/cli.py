@@ -18,15 +18,16 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Final, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Final, NoReturn, cast
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand
 
 from ayeto import __version__
 from ayeto.auth import CONVERSATION_SCOPES, KEY_PREFIX, Scope, create_key, digest
@@ -36,6 +37,7 @@ from ayeto.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_RATE_LIMIT,
+    DURATION_FORMS,
     FORWARDED_FORMS,
     MAX_PORT,
     METRICS_FORMS,
@@ -47,6 +49,7 @@ from ayeto.config import (
     LogFormat,
     LogLevel,
     Settings,
+    duration_ms,
     metrics_address,
     metrics_setting,
     rate_limit,
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from typer._click.core import Context, Parameter
 
+    from ayeto.query import Query
     from ayeto.store import ApiKey, Store
 
 # Plain help (rich_markup_mode=None) shows a flag as a flag, never as `--demo <bool>`.
@@ -981,6 +985,173 @@ def export_command(
         finally:
             store.close()
     _note(f"exported {count} conversation(s)")
+
+
+# -- delete / prune ------------------------------------------------------------------------------
+
+_FILTER_METAVAR: Final = "FIELD OP VALUE"
+
+
+class _FilterCommand(TyperCommand):
+    """A command whose `--filter` takes three values, as many times as given: typer declares no
+    repeated option of several values (a list of tuples), click takes one (`nargs`). The
+    values reach the command as click parsed them: a list of (FIELD, OP, VALUE), empty when
+    there is none; typer's coercion, which would make each a string, is left out."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.name == "filters":
+                param.nargs = 3
+                setattr(param, "process_value", _triples)  # noqa: B010 - a method, replaced
+
+
+def _triples(_ctx: object, value: Iterable[Iterable[str]] | None) -> list[tuple[str, ...]]:
+    return [tuple(triple) for triple in value or ()]
+
+
+def _filter_value(field: str, text: str) -> object:
+    """VALUE of `--filter FIELD OP VALUE` as the API's JSON would carry it.
+
+    `null` is null and a JSON string (`'"null"'`, `'"42"'`) is that string, for any field. A
+    timestamp field takes a JSON number or an ISO 8601 date/time (UTC unless it says otherwise);
+    any other text, and everything for the other fields, is taken as the text itself. The
+    parser then judges it as it judges a request's.
+    """
+    import orjson
+
+    from ayeto.query import FIELDS, Kind
+
+    if text == "null" or text.startswith('"'):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return text
+    if field in FIELDS and FIELDS[field].kind is Kind.TIMESTAMP:
+        try:
+            number = orjson.loads(text)
+            if type(number) in (int, float):
+                return number
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return text
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    return text
+
+
+def _filters_query(filters: list[tuple[str, str, str]]) -> Query:
+    """The query of these `--filter`s, through the API's parser: its errors, named by option."""
+    from ayeto.errors import BadRequest
+    from ayeto.query import parse_query
+
+    body = {"filters": [[field, op, _filter_value(field, value)] for field, op, value in filters]}
+    try:
+        return parse_query(body)
+    except BadRequest as exc:
+        # "filters[0]: unknown field 'nme'" is the first `--filter` given.
+        detail = re.sub(r"^filters\[(\d+)\]", lambda m: f"--filter #{int(m[1]) + 1}", exc.detail)
+        _fail(detail.replace("filters:", "--filter:", 1), 2)
+
+
+def _delete(store: Store, owner: str | None, query: Query, what: str, *, dry_run: bool) -> None:
+    """Say how many conversations `query` matches, then (not `dry_run`) delete exactly those, in
+    one transaction; with `dry_run`, list their ids on stdout instead."""
+    from ayeto.errors import MatchesChanged
+
+    ids = store.delete_matching(owner, query, dry_run=True)
+    _note(f"{len(ids)} conversation(s) {what}")
+    if dry_run:
+        for id_ in ids:
+            print(id_)
+        _note("dry run: nothing was deleted")
+        return
+    if not ids:
+        return
+    try:
+        deleted = store.delete_matching(owner, query, expect=len(ids))
+    except MatchesChanged as exc:
+        _fail(exc.detail)
+    _note(f"deleted {len(deleted)} conversation(s)")
+
+
+@app.command("delete", cls=_FilterCommand)
+def delete_command(
+    user: Annotated[
+        str, typer.Option(metavar="UUID", help="The user whose conversations to delete.")
+    ],
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            metavar=_FILTER_METAVAR,
+            help="A condition of the API's find (e.g. model == gpt-4o, updated.timestamp < "
+            "2026-01-01); repeat it: a conversation must match all. VALUE: null, a JSON "
+            "string, a number or ISO date for timestamps, else the text as it is.",
+        ),
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Delete every conversation of the user (no --filter).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the ids that match; delete nothing.")
+    ] = False,
+    db: Db = DEFAULT_DATABASE_URL,
+) -> None:
+    """Delete a user's conversations that match every --filter, in one transaction."""
+    # Three to a `--filter`, as click parsed them (`_FilterCommand`).
+    given = cast(list[tuple[str, str, str]], filters or [])
+    user_id = _uuid_option(user)
+    if not given and not everything:
+        _fail("delete takes at least one --filter, or --all to delete every conversation", 2)
+    if given and everything:
+        _fail("--all deletes every conversation: leave out --filter, or --all", 2)
+    query = _filters_query(given)
+    store = _open(db, create=False)
+    try:
+        _delete(store, user_id, query, "match", dry_run=dry_run)
+    finally:
+        store.close()
+
+
+@app.command("prune")
+def prune_command(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            metavar="DURATION",
+            help="Delete conversations not updated for this long: a number and a unit "
+            "(s, m, h, d, w), e.g. 90d.",
+        ),
+    ],
+    user: Annotated[
+        str | None, typer.Option(metavar="UUID", help="Only this user's conversations.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the ids that would go; delete nothing.")
+    ] = False,
+    db: Db = DEFAULT_DATABASE_URL,
+) -> None:
+    """Delete conversations not updated within --older-than (every user's, or one's)."""
+    from ayeto.retention import older_than as not_updated_since
+    from ayeto.retention import when
+
+    try:
+        age = duration_ms(older_than)
+    except ValueError:
+        _fail(f"--older-than takes {DURATION_FORMS}, not {older_than!r}", 2)
+    user_id = None if user is None else _uuid_option(user)
+    cutoff = now_ms() - age
+    store = _open(db, create=False)
+    try:
+        what = f"not updated since {when(cutoff)}"
+        _delete(store, user_id, not_updated_since(cutoff), what, dry_run=dry_run)
+    finally:
+        store.close()
 
 
 @contextmanager

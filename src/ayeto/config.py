@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeVar, cast, get_args
@@ -35,6 +36,21 @@ FORWARDED_FORMS: Final = (
 
 # What `AYETO_METRICS` and `serve --metrics` take.
 METRICS_FORMS: Final = "on, off or HOST:PORT (serve /metrics there, apart from the API)"
+
+# What `AYETO_RETENTION` and `ayeto prune --older-than` take.
+DURATION_FORMS: Final = (
+    "a whole number and a unit (s, m, h, d or w) such as 90d, above 0 and at most 100 years"
+)
+_DURATION: Final = re.compile(r"([0-9]+)([smhdw])")
+DURATION_UNIT_MS: Final = {
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+}
+# Beyond any retention anyone means; also keeps `now - duration` a 64-bit timestamp.
+MAX_DURATION_MS: Final = 36_525 * DURATION_UNIT_MS["d"]  # 100 years
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["console", "json"]
@@ -100,6 +116,18 @@ def redis_url(raw: str) -> str:
     return url
 
 
+def duration_ms(raw: str) -> int:
+    """`90d` and the like in milliseconds, above 0 and at most 100 years; ValueError otherwise."""
+    match = _DURATION.fullmatch(raw.strip())
+    # int() refuses thousands of digits; a number that long is far past the limit anyway.
+    if match is None or len(match[1].lstrip("0")) > 15:
+        raise ValueError(raw)
+    ms = int(match[1]) * DURATION_UNIT_MS[match[2]]
+    if not 0 < ms <= MAX_DURATION_MS:
+        raise ValueError(raw)
+    return ms
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionOptions:
     """How the server holds its database connections (SQLite: its read connections' pool sizes
@@ -154,6 +182,9 @@ class Settings:
     web_session_hours: int = 12
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
     http: HttpLimits = field(default_factory=HttpLimits)
+    # `AYETO_RETENTION`: conversations not updated for this long (ms) are deleted, at start-up
+    # and hourly (`ayeto.retention`); None keeps everything.
+    retention_ms: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -174,6 +205,7 @@ class Settings:
             ),
             redis_url=read.checked("AYETO_REDIS_URL", None, redis_url, REDIS_FORMS),
             metrics=read.checked("AYETO_METRICS", "on", metrics_setting, METRICS_FORMS),
+            retention_ms=read.checked("AYETO_RETENTION", None, duration_ms, DURATION_FORMS),
             web=read.choice("AYETO_WEB", "on", ("on", "off")) == "on",
             web_session_hours=read.whole("AYETO_WEB_SESSION_HOURS", 12),
             connection=ConnectionOptions(

@@ -86,6 +86,9 @@ class Metrics:
     def redis_failed(self) -> None:
         """Redis failed a rate-limit count; the counts fall back to this process for a while."""
 
+    def pruned(self, conversations: int) -> None:
+        """Retention (`AYETO_RETENTION`) deleted `conversations`."""
+
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
         return b""
@@ -160,6 +163,11 @@ class Prometheus(Metrics):
             buckets=ROWS_BUCKETS,
             **register,
         )
+        self.conversations_pruned = Counter(
+            "ayeto_conversations_pruned",
+            "Conversations deleted by retention (AYETO_RETENTION) for not being updated in time.",
+            **register,
+        )
 
     def request_started(self) -> None:
         self.in_progress.inc()
@@ -190,6 +198,9 @@ class Prometheus(Metrics):
 
     def redis_failed(self) -> None:
         self.redis_failures.inc()
+
+    def pruned(self, conversations: int) -> None:
+        self.conversations_pruned.inc(conversations)
 
     def exposition(self) -> bytes:
         directory = multiprocess_directory()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,7 @@ from ayeto.api.routes import JSON, router
 from ayeto.api.services import Services, services
 from ayeto.config import Settings
 from ayeto.metrics import CONTENT_TYPE, Metrics, Prometheus
+from ayeto.retention import Retention
 from ayeto.store import Store, open_store
 
 DESCRIPTION = """\
@@ -33,7 +36,15 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pruning = None
+        if settings.retention_ms is not None:
+            retention = Retention(store, settings.retention_ms, metrics=metrics)
+            pruning = asyncio.create_task(retention.run(), name="retention")
         yield
+        if pruning is not None:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
         metrics.close()
         app.state.services.limiter.storage.close()
         store.close()

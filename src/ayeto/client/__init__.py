@@ -6,7 +6,7 @@ enough for it, `ayeto[server]` adds the server. See docs/client.md.
 """
 
 from ayeto.client.aio import AsyncClient
-from ayeto.client.core import Conversation, FilterLike, RawConversation
+from ayeto.client.core import Conversation, DeleteResult, FilterLike, RawConversation
 from ayeto.client.errors import (
     APIConnectionError,
     APIError,
@@ -38,6 +38,7 @@ __all__ = [
     "BasicLLMMessageView",
     "Client",
     "Conversation",
+    "DeleteResult",
     "F",
     "Filter",
     "FilterField",

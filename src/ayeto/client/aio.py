@@ -11,7 +11,8 @@ import anyio
 import httpx
 
 from ayeto.client import core
-from ayeto.client.core import Conversation, FilterLike, RawConversation
+from ayeto.client.core import Conversation, DeleteResult, FilterLike, RawConversation
+from ayeto.client.errors import APIError
 from ayeto.client.filters import SortKey, SortOrder
 from ayeto.client.paging import Walk
 from ayeto.client.retry import DEFAULT_MAX_RETRIES
@@ -100,6 +101,32 @@ class AsyncClient:
         call = core.Call("delete", params=core.entity_params(conversation_id))
         response, attempts = await self._send(call)
         return core.deleted(response, conversation_id, attempts)
+
+    async def delete_where(
+        self,
+        filters: Iterable[FilterLike],
+        *,
+        dry_run: bool = False,
+        page_size: int = core.DEFAULT_PAGE_SIZE,
+    ) -> DeleteResult:
+        """Deletes every conversation matching the filters, one `delete` each, as the API
+        offers it (the hosted service too). The matches are all found first (`iter_find`),
+        then deleted in turn; `dry_run` only finds them. Each call retries as any other (429s
+        are waited out, as `Retry-After` says); a conversation that still fails is in
+        `failed`, one already gone (404) in `gone`. AuthenticationError is raised."""
+        given = core.delete_filters(filters)
+        matched = [
+            document["id"] async for document in self.iter_find_raw(given, page_size=page_size)
+        ]
+        result = DeleteResult(matched)
+        for conversation_id in [] if dry_run else matched:
+            try:
+                await self.delete(conversation_id)
+            except APIError as exc:
+                core.record_deletion(result, conversation_id, exc)
+            else:
+                core.record_deletion(result, conversation_id, None)
+        return result
 
     async def close(self) -> None:
         """Closes the connections, unless the `httpx.AsyncClient` was passed in."""

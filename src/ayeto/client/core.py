@@ -23,7 +23,9 @@ from ayeto.client.errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    AuthenticationError,
     AyetoError,
+    NotFoundError,
     status_error,
 )
 from ayeto.client.filters import (
@@ -139,6 +141,48 @@ class Attempts:
         if wait is not None:
             self.count += 1
         return wait
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """What `delete_where` did: the ids it found, in `updated.timestamp` order, and what came of
+    each (with `dry_run`, only `matched`)."""
+
+    #: Every conversation matching the filters when they were looked up.
+    matched: list[str]
+    #: Those this call deleted.
+    deleted: list[str] = field(default_factory=list)
+    #: Those gone before their turn came (a 404: deleted meanwhile by someone else).
+    gone: list[str] = field(default_factory=list)
+    #: Those that could not be deleted, each with the error its last attempt ended in.
+    failed: dict[str, APIError] = field(default_factory=dict)
+
+
+def delete_filters(filters: Iterable[FilterLike]) -> list[FilterLike]:
+    """The filters of a `delete_where`, checked: deleting every conversation must be asked for
+    with a filter that says so, never by leaving them out."""
+    given = list(filters)
+    encode_filters(given)  # a malformed filter is a TypeError before any request
+    if not given:
+        raise ValueError(
+            "delete_where takes at least one filter; to delete every conversation, say so: "
+            "[F.created.timestamp >= -2**63]"
+        )
+    return given
+
+
+def record_deletion(result: DeleteResult, conversation_id: str, error: APIError | None) -> None:
+    """Enters how the deletion of one conversation of `result` ended (`error` None: deleted).
+
+    An invalid key fails every deletion alike: it is raised, not recorded for each."""
+    if error is None:
+        result.deleted.append(conversation_id)
+    elif isinstance(error, NotFoundError):
+        result.gone.append(conversation_id)
+    elif isinstance(error, AuthenticationError):
+        raise error
+    else:
+        result.failed[conversation_id] = error
 
 
 def find_body(

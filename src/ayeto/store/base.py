@@ -7,6 +7,7 @@ as lowercase strings, timestamps as integer milliseconds), ready to be serialize
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -109,6 +110,19 @@ class Store(Protocol):
 
     def mirror_prune(self, user: str, keep: Collection[str]) -> int:
         """Remove every conversation of `user` whose id is not in `keep`; returns how many."""
+        ...
+
+    def exclusive(self, name: str) -> AbstractContextManager[bool]:
+        """A lock named `name` over every process and host that opens this database, held
+        while inside: True when this call holds it, False (at once) when another one does."""
+        ...
+
+    def last_run(self, job: str) -> int | None:
+        """When `job` last recorded a run (`record_run`); None if it never did."""
+        ...
+
+    def record_run(self, job: str, at: int) -> None:
+        """Record that `job` ran at `at` (ms)."""
         ...
 
     def export(self, owner: str | None = None) -> Iterator[Document]:

@@ -5,8 +5,11 @@ Everything else about the store is one implementation over SQLAlchemy Core (`aye
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -106,6 +109,13 @@ class Dialect:
     def check(self, connection: Connection) -> None:
         """Refuse a database that could not give the answers the API promises."""
 
+    @contextmanager
+    def exclusive(self, engine: Engine, name: str) -> Iterator[bool]:
+        """A lock named `name` on the database of `engine`, held by at most one process on any
+        host while inside: True when this one holds it, False (at once) when another does."""
+        raise NotImplementedError
+        yield False  # pragma: no cover - a generator, as the context manager needs one
+
     def connection_limit(self, connection: Connection) -> int | None:
         """How many connections the server accepts from ordinary users; None: no limit."""
         return None
@@ -191,6 +201,27 @@ class SQLite(Dialect):
         # keeps that term out of index choice, so the candidates are read, each by its rowid.
         return literal_column(f"+{column}", type_=column.type)
 
+    @contextmanager
+    def exclusive(self, engine: Engine, name: str) -> Iterator[bool]:
+        # A file beside the database: every process that opens it runs on this host. An
+        # in-memory database has one process.
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield True
+            return
+        path = Path(database).with_name(f"{Path(database).name}.{name}.lock")
+        # Left in place afterwards: removing a lock file races with the next process to open it.
+        with open(path, "a") as held:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(held, fcntl.LOCK_UN)
+
     def engines(self, url: URL, options: ConnectionOptions) -> tuple[Engine, Engine]:
         """A pool of read connections, and the one connection every write of this process takes.
 
@@ -266,6 +297,30 @@ class PostgreSQL(Dialect):
         # the lock as long. For this transaction only.
         connection.execute(text("SET LOCAL statement_timeout = 0"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self.migration_lock})
+
+    @contextmanager
+    def exclusive(self, engine: Engine, name: str) -> Iterator[bool]:
+        # A session's advisory lock, outside any transaction: the work it guards runs in
+        # transactions of its own, on other connections. A session that dies releases it.
+        key = {"key": _lock_key(name)}
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            try:
+                lock = text("SELECT pg_try_advisory_lock(:key)")
+                held = bool(connection.execute(lock, key).scalar())
+            except BaseException:
+                # Whether the lock was taken is unknown: the session ends with the connection,
+                # and a lock with it, instead of going back to the pool.
+                connection.invalidate()
+                raise
+            try:
+                yield held
+            finally:
+                if held:
+                    try:
+                        connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+                    except BaseException:
+                        connection.invalidate()
+                        raise
 
     def translate(self, error: Exception) -> Exception:
         from psycopg.errors import (
@@ -349,6 +404,11 @@ def _fts_query(literals: Required) -> str:
     joined = " AND " if isinstance(literals, And) else " OR "
     # Sorted, so that one pattern always gives one query.
     return "(" + joined.join(sorted(_fts_query(part) for part in literals.parts)) + ")"
+
+
+def _lock_key(name: str) -> int:
+    """The advisory lock key for `name`: the same in every process, apart from `migration_lock`."""
+    return int.from_bytes(hashlib.sha256(f"ayeto:{name}".encode()).digest()[:8], signed=True)
 
 
 def create(url: str, options: ConnectionOptions | None = None) -> tuple[Engine, Engine, Dialect]:

@@ -10,6 +10,7 @@ import functools
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -44,6 +45,7 @@ from ayeto.store.schema import (
     SEARCHED,
     api_keys,
     conversations,
+    job_runs,
     messages,
     mirror_state,
     web_sessions,
@@ -58,6 +60,7 @@ _STREAMING = {"stream_results": True, "max_row_buffer": BATCH}
 _C = conversations.c
 _M = messages.c
 _S = mirror_state.c
+_J = job_runs.c
 # Conversations written per statement.
 _CHUNK = 500
 _CONVERSATION_COLUMNS = (
@@ -360,6 +363,25 @@ class SqlStore:
                     by_owner[row.owner_id].append(row)
                 for owner_id, rows in by_owner.items():
                     yield from _documents(connection, owner_id, rows)
+
+    # -- periodic jobs ---------------------------------------------------------------------------
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        with self.dialect.exclusive(self.writer, name) as held:
+            yield held
+
+    def last_run(self, job: str) -> int | None:
+        with self._read() as connection:
+            return connection.execute(select(_J.ran_at).where(_J.job == job)).scalar_one_or_none()
+
+    def record_run(self, job: str, at: int) -> None:
+        with self._write() as connection:
+            if (
+                connection.execute(update(job_runs).where(_J.job == job).values(ran_at=at)).rowcount
+                == 0
+            ):
+                connection.execute(insert(job_runs).values(job=job, ran_at=at))
 
     # -- API keys --------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from ayeto.query import FIELDS, Condition, Op, Query, parse_uuid
 from ayeto.store import Document, Store
 from ayeto.web import render
 from ayeto.web.pages import base, page, static
-from ayeto.web.search import PAGE_SIZE, SORTS, Search, ticked
+from ayeto.web.search import PAGE_SIZE, SORT_LABELS, Search, ticked
 from ayeto.web.sessions import (
     COOKIE,
     ENDED,
@@ -130,7 +130,9 @@ async def sign_in(request: Request) -> Response:
     token = new_token()
     await shared.call(shared.store.add_web_session, token_digest(token), key_id, now, ends)
     response = _see(request, "/conversations")
-    set_cookie(response, request, COOKIE, token, max_age=max(1, (ends - now) // 1000))
+    # No Max-Age: the browser keeps the cookie until it closes, past the session's end, so that
+    # the next page can say the session has ended rather than just ask to sign in.
+    set_cookie(response, request, COOKIE, token)
     return response
 
 
@@ -219,7 +221,7 @@ def _list_page(
         conversations=found,
         total=_conversations(total),
         models=models,
-        sorts=list(SORTS),
+        sorts=SORT_LABELS,
         flash=flash,
         error=error,
         prev_url=search.url(path, page=search.page - 1) if 1 < search.page <= last + 1 else None,

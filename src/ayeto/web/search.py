@@ -20,6 +20,7 @@ from ayeto.query import FIELDS, Condition, Op, Query, parse_query, parse_uuid, s
 PAGE_SIZE: Final = 25
 # The list's sort choices, by the name the URL carries.
 SORTS: Final = {"updated": "updated.timestamp", "created": "created.timestamp", "name": "name"}
+SORT_LABELS: Final = {"updated": "Last update", "created": "Creation", "name": "Name"}
 ORDERS: Final = ("desc", "asc")
 # Past this page the offset no longer fits the database's 64-bit integers anyway.
 MAX_PAGE: Final = 10**12
