@@ -380,6 +380,11 @@ def test_a_post_without_the_csrf_token_is_refused(page: Page, site: Site) -> Non
         assert answer.status == 403, form
     page.goto(site.url("/web/conversations"))
     assert page.url == site.url("/web/conversations")  # still signed in
+    # A confirmed deletion whose token was tampered with deletes nothing.
+    page.goto(site.url(f"/web/conversations/{PICTURE}/delete"))
+    page.locator('main input[name="csrf"]').evaluate("field => { field.value = 'forged'; }")
+    assert submit(page, "confirm-delete").status == 403
+    assert site.get(PICTURE).status_code == 200
 
 
 def test_a_key_over_its_rate_limit_gets_a_429_page(page: Page, site: Site) -> None:
