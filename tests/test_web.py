@@ -354,6 +354,9 @@ def test_the_list_is_newest_first_in_pages_of_25(alice: Browser) -> None:
     assert listed(second) == NEWEST_FIRST[25:]
     assert by_testid(second, "next-page") == []
     assert by_testid(second, "prev-page")[0]["href"] == "/web/conversations"
+    beyond = alice.page("/web/conversations?page=9")
+    assert (listed(beyond), text_of(beyond, "empty")) == ([], "No conversations on this page.")
+    assert by_testid(beyond, "prev-page")[0]["href"] == "/web/conversations?page=2"
     row = by_testid(first, "conversation-item")[0]
     assert [cell.get_text(strip=True) for cell in row.find_all("td")[1:4]] == [
         "Topic 29",

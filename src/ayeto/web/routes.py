@@ -220,11 +220,13 @@ def _list_page(
         search=search,
         conversations=found,
         total=_conversations(total),
+        matches=total,
         models=models,
         sorts=SORT_LABELS,
         flash=flash,
         error=error,
-        prev_url=search.url(path, page=search.page - 1) if 1 < search.page <= last + 1 else None,
+        # Past the last page, back to the last one.
+        prev_url=search.url(path, page=min(search.page - 1, last)) if search.page > 1 else None,
         next_url=search.url(path, page=search.page + 1) if search.page < last else None,
         delete_url=search.url(base(request) + "/delete", page=1) if total else None,
     )
@@ -288,7 +290,6 @@ async def confirm_delete_one(request: Request, name: str) -> Response:
         raise NotFound(conversation_id)
     return _confirmation(
         request,
-        who,
         count,
         names,
         action=f"/conversations/{conversation_id}/delete",
@@ -322,7 +323,6 @@ async def confirm_delete_matching(request: Request) -> Response:
     fields = list(search.params(page=1).items())
     return _confirmation(
         request,
-        who,
         count,
         names,
         action="/delete",
@@ -351,7 +351,7 @@ async def delete_many(request: Request) -> Response:
     if form.get("confirm") != "yes":
         # Ticked in the list: they are confirmed first, as every deletion is.
         count, names = await shared.call(_preview, shared.store, owner, query)
-        return _confirmation(request, who, count, names, "/delete", cancel, fields)
+        return _confirmation(request, count, names, "/delete", cancel, fields)
     expect = form.get("count", "")
     if not (expect.isascii() and expect.isdigit()):
         raise BadRequest(f"count must be the confirmed number of conversations, got {expect!r}")
@@ -360,7 +360,7 @@ async def delete_many(request: Request) -> Response:
     except MatchesChanged:
         # The matches changed since the confirmation: nothing was deleted, and it is asked again.
         count, names = await shared.call(_preview, shared.store, owner, query)
-        return _confirmation(request, who, count, names, "/delete", cancel, fields, status=409)
+        return _confirmation(request, count, names, "/delete", cancel, fields, status=409)
     return _after_deleting(request, len(deleted))
 
 
@@ -373,7 +373,6 @@ def _preview(store: Store, owner: str, query: Query) -> tuple[int, list[str]]:
 
 def _confirmation(
     request: Request,
-    who: Visitor,
     count: int,
     names: list[str],
     action: str,
