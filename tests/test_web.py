@@ -470,10 +470,21 @@ def test_another_users_conversation_cannot_be_deleted(web_store: Store, alice: B
     assert stored(web_store, BOB) == [OTHER]
 
 
-def test_an_oversized_form_is_413(alice: Browser) -> None:
-    response = alice.post("/web/delete", {"csrf": alice.csrf(), "q": "x" * 70_000})
-    assert response.status_code == 413
-    assert text_of(soup(response), "error") == "form larger than 65536 bytes"
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"q=" + b"x" * 70_000, 413, "form larger than 65536 bytes"),
+        (b"q=\xff", 400, "the form is not valid UTF-8"),
+        (b"&".join([b"ids=x"] * 1001), 400, "a form has at most 1000 fields"),
+    ],
+)
+def test_a_form_too_large_or_malformed_is_refused(
+    alice: Browser, body: bytes, status: int, error: str
+) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    response = alice.client.post("/web/delete", content=body, headers=form)
+    assert response.status_code == status
+    assert text_of(soup(response), "error") == error
 
 
 # -- a conversation ------------------------------------------------------------------------------

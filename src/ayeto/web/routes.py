@@ -56,6 +56,8 @@ from ayeto.web.sessions import (
 
 # A form of this view is a few fields, or the ids of the ticked rows: anything larger is not one.
 MAX_FORM_BYTES: Final = 64 * 1024
+# The ticked ids (`search.MAX_TICKED`) and the few other fields.
+MAX_FORM_FIELDS: Final = 1000
 # Names a confirmation lists; the count covers every match.
 LISTED: Final = 50
 CSRF_FAILED: Final = "the form has expired or did not come from this site; reload it and try again"
@@ -405,9 +407,13 @@ async def _form(request: Request) -> ImmutableMultiDict[str, str]:
         raise BadRequest(f"a form is sent as {FORM_TYPE}, not {media_type!r}")
     body = await read_body(request, MAX_FORM_BYTES, "form")
     try:
-        fields = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=1000)
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest("the form is not valid URL-encoded UTF-8") from None
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise BadRequest("the form is not valid UTF-8") from None
+    try:
+        fields = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        raise BadRequest(f"a form has at most {MAX_FORM_FIELDS} fields") from None
     return ImmutableMultiDict(fields)
 
 
