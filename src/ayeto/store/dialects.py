@@ -11,7 +11,9 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     Engine,
+    LargeBinary,
     Select,
+    cast,
     create_engine,
     event,
     func,
@@ -144,7 +146,8 @@ class SQLite(Dialect):
         return super().translate(error)
 
     def regex(self, column: ColumnElement[Any], pattern: ColumnElement[str]) -> ColumnElement[bool]:
-        return func.ayeto_regexp(pattern, column).is_(True)
+        # The text as its UTF-8 bytes: see `patterns.search`.
+        return func.ayeto_regexp(pattern, cast(column, LargeBinary)).is_(True)
 
     def search(self, column: str, literals: Required) -> str:
         return _fts_query(literals)
