@@ -80,6 +80,12 @@ class Dialect:
         database does not itself (PostgreSQL's GIN indexes are maintained by PostgreSQL)."""
         yield
 
+    @contextmanager
+    def planned_for_values(self, connection: Connection) -> Iterator[None]:
+        """Around statements whose best plan depends on their values (how many rows a regex
+        filter keeps): each is planned for its values, never run from a plan made once for any."""
+        yield
+
     def few_candidates(self, connection: Connection, column: str, search: str) -> bool:
         """Whether the search index finds few enough messages for `search` (see `search`) that
         reading each of them beats reading the owner's conversations in the page's order."""
@@ -262,6 +268,22 @@ class PostgreSQL(Dialect):
 
     def pattern(self, pattern: str) -> str:
         return to_postgres(pattern)
+
+    @contextmanager
+    def planned_for_values(self, connection: Connection) -> Iterator[None]:
+        # psycopg prepares a statement on the server once it has run 5 times, and PostgreSQL then
+        # plans it once for any values (a generic plan) when that looks no dearer: for a regex it
+        # cannot tell a common word from a rare one there, and read a common word's matches from
+        # the GIN index, some 100 ms at 10,000 conversations and seconds at 100,000, where the
+        # plan for the value reads the newest conversations and stops at the page's end in a few
+        # ms (bench/RESULTS.md). Unprepared, a statement is planned for its values each time.
+        driver = connection.connection.dbapi_connection
+        threshold = driver.prepare_threshold  # type: ignore[union-attr]
+        driver.prepare_threshold = None  # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            driver.prepare_threshold = threshold  # type: ignore[union-attr]
 
     def lock_schema(self, connection: Connection) -> None:
         # The statement timeout bounds a request's query, not a migration: building an index

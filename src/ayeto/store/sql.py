@@ -10,7 +10,7 @@ import functools
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -183,14 +183,14 @@ class SqlStore:
             # A page that fits in one batch, read with its messages by one statement: one round
             # trip instead of six (begin, the page, its messages, commit; a server-side cursor's
             # declare and close), and one statement needs no transaction to be a snapshot.
-            with self._read(single=True) as connection:
+            with self._read(single=True) as connection, self._planned(connection, query):
                 shape, values = self._page(connection, owner, query)
                 # Fetched at once: psycopg converts every row in one call, not one call each.
                 page = _threads(connection.execute(self._joined_of_shape(shape), values).all())
             if page:
                 yield page
             return
-        with self._read() as connection:
+        with self._read() as connection, self._planned(connection, query):
             shape, values = self._page(connection, owner, query)
             with self._scan(connection, query, shape):
                 pages = connection.execute(
@@ -486,6 +486,12 @@ class SqlStore:
                 *self._order(page.c[sort.column], page.c.id, descending=descending), _M.position
             )
         )
+
+    def _planned(self, connection: Connection, query: Query) -> AbstractContextManager[None]:
+        """Where `query` has a regex filter, its statements are planned for their values."""
+        if any(condition.op is Op.REGEX for condition in query.conditions):
+            return self.dialect.planned_for_values(connection)
+        return nullcontext()
 
     @contextmanager
     def _scan(self, connection: Connection, query: Query, shape: _Shape) -> Iterator[None]:
