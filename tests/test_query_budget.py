@@ -8,6 +8,7 @@ import math
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -62,15 +63,34 @@ def _count(store: Store) -> int:
     return near_end + found
 
 
+@contextmanager
+def _loaded(url: str, options: ConnectionOptions) -> Iterator[Store]:
+    """A store with `options` over the data the heavy query searches."""
+    loader = open_store(url)
+    loader.upsert(_documents())
+    loader.close()
+    opened = open_store(url, options)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@contextmanager
+def _client(store: Store, url: str, options: ConnectionOptions) -> Iterator[TestClient]:
+    """The API over `store` with `options`, as ALICE."""
+    settings = replace(Settings(database_url=url), connection=options)
+    key = create_key(store, ALICE, scopes=("ayeto.conversation",))[0]
+    with TestClient(create_app(store, settings)) as client:
+        client.headers["uni-api-key"] = key
+        yield client
+
+
 @pytest.fixture
 def budgeted(database_url: str) -> Iterator[Store]:
     """A store whose statements have 50 ms, holding the data the heavy query searches."""
-    loader = open_store(database_url)
-    loader.upsert(_documents())
-    loader.close()
-    opened = open_store(database_url, ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS))
-    yield opened
-    opened.close()
+    with _loaded(database_url, ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS)) as opened:
+        yield opened
 
 
 def test_a_read_past_the_budget_is_a_query_timeout(budgeted: Store) -> None:
@@ -125,13 +145,8 @@ def test_sqlite_never_cuts_a_write_short(sqlite_url: str) -> None:
 def test_the_api_answers_a_read_past_the_budget_with_a_400(
     budgeted: Store, database_url: str
 ) -> None:
-    settings = replace(
-        Settings(database_url=database_url),
-        connection=ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS),
-    )
-    key = create_key(budgeted, ALICE, scopes=("ayeto.conversation",))[0]
-    with TestClient(create_app(budgeted, settings)) as client:
-        client.headers["uni-api-key"] = key
+    options = ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS)
+    with _client(budgeted, database_url, options) as client:
         refused = client.post(FIND, json=HEAVY)
         assert (refused.status_code, refused.json()) == (400, TIMED_OUT)
         found = client.post(FIND, json={"limit_to": 1})
@@ -173,12 +188,8 @@ HOW += "search with other filters"
 @pytest.fixture
 def scan_budgeted(sqlite_url: str) -> Iterator[Store]:
     """A store whose scans have 1 ms, and its other statements the default 5 s."""
-    loader = open_store(sqlite_url)
-    loader.upsert(_documents())
-    loader.close()
-    opened = open_store(sqlite_url, ConnectionOptions(scan_timeout_ms=SCAN_BUDGET_MS))
-    yield opened
-    opened.close()
+    with _loaded(sqlite_url, ConnectionOptions(scan_timeout_ms=SCAN_BUDGET_MS)) as opened:
+        yield opened
 
 
 @pytest.mark.parametrize(
@@ -212,13 +223,8 @@ def test_a_scan_past_the_scan_budget_is_a_400_that_says_how_to_narrow_it(
     detail: str,
 ) -> None:
     monkeypatch.setattr(dialects, "FEW_CANDIDATES", few_candidates)
-    settings = replace(
-        Settings(database_url=sqlite_url),
-        connection=ConnectionOptions(scan_timeout_ms=SCAN_BUDGET_MS),
-    )
-    key = create_key(scan_budgeted, ALICE, scopes=("ayeto.conversation",))[0]
-    with TestClient(create_app(scan_budgeted, settings)) as client:
-        client.headers["uni-api-key"] = key
+    options = ConnectionOptions(scan_timeout_ms=SCAN_BUDGET_MS)
+    with _client(scan_budgeted, sqlite_url, options) as client:
         refused = client.post(FIND, json={"filters": filters})
         assert (refused.status_code, refused.json()) == (400, {"detail": detail})
         # The connection answers the next read, which scans nothing.
@@ -240,14 +246,7 @@ def test_the_scan_budget_binds_only_searches_the_index_cannot_narrow(
 
 
 def test_a_statement_timeout_below_the_scan_budget_is_the_one_reported(sqlite_url: str) -> None:
-    loader = open_store(sqlite_url)
-    loader.upsert(_documents())
-    loader.close()
     options = ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS, scan_timeout_ms=60_000)
-    store = open_store(sqlite_url, options)
-    try:
-        with pytest.raises(QueryTimeout) as refused:
-            list(store.find(ALICE, HEAVY_QUERY))
-        assert (type(refused.value), refused.value.detail) == (QueryTimeout, QUERY_TIMEOUT)
-    finally:
-        store.close()
+    with _loaded(sqlite_url, options) as store, pytest.raises(QueryTimeout) as refused:
+        list(store.find(ALICE, HEAVY_QUERY))
+    assert (type(refused.value), refused.value.detail) == (QueryTimeout, QUERY_TIMEOUT)
