@@ -273,10 +273,10 @@ class PostgreSQL(Dialect):
     def planned_for_values(self, connection: Connection) -> Iterator[None]:
         # psycopg prepares a statement on the server once it has run 5 times, and PostgreSQL then
         # may plan it once for any values (a generic plan), blind to how many rows the pattern
-        # keeps: a common word's page took 80-480 ms that way at 10,000 conversations, against
-        # 3 ms planned for the value, which reads the newest conversations and stops at the
-        # page's end (bench/RESULTS.md). Unprepared, a statement is planned for its values each
-        # time (about 1 ms).
+        # keeps: a common word's page took 0.4-2.2 s that way at 100,000 conversations, against
+        # 4 ms planned for the value, which reads the newest conversations and stops at the page's
+        # end (bench/RESULTS.md). Unprepared, a statement is planned for its values each time
+        # (about 1 ms).
         driver = connection.connection.dbapi_connection
         threshold = driver.prepare_threshold  # type: ignore[union-attr]
         driver.prepare_threshold = None  # type: ignore[union-attr]
