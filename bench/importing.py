@@ -4,7 +4,11 @@ Both load the dataset into a fresh SQLite file whose schema ayeto's migrations c
 the same tables, indexes and triggers, whatever the schema holds), with the same settings (WAL,
 `synchronous = FULL`, foreign keys), in one transaction. The raw load is the floor for these
 rows: read each line with orjson, shape its rows (the store's own `_row` and `_message_rows`),
-and hand them to `sqlite3.executemany`, without validation, SQLAlchemy or ayeto's file reader.
+and hand them to `sqlite3.executemany`, without validation, SQLAlchemy or ayeto's file reader;
+then fill the message search index (the FTS5 trigram tables) with one `INSERT ... SELECT` per
+table over all the rows, as `ayeto import` fills it chunk by chunk. The index's tokenizing of
+every message is most of both loads' time (bench/RESULTS.md), so a baseline without it would
+compare an import that builds the index with one that does not.
 `ayeto import` is timed in process (`import_documents`, the whole of the command but its start).
 Rounds alternate the two.
 
@@ -38,6 +42,7 @@ def fresh(path: Path) -> str:
 
 def raw_load(data: Path, db: Path) -> float:
     """Seconds to load `data` with `sqlite3.executemany` alone."""
+    from ayeto.store.schema import SEARCHED
     from ayeto.store.sql import _message_rows, _row
 
     fresh(db)
@@ -62,6 +67,12 @@ def raw_load(data: Path, db: Path) -> float:
         names = columns[table]
         marks = ", ".join("?" * len(names))
         connection.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", rows)
+    # The search index over the rows: one statement per table, once they are all in (an
+    # `executemany` into an FTS5 table would write a segment per row).
+    for column, index in SEARCHED.items():
+        connection.execute(
+            f"INSERT INTO {index}(rowid, {column}) SELECT rowid, {column} FROM messages"
+        )
     connection.execute("COMMIT")
     connection.close()
     return time.perf_counter() - started

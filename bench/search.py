@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 import dataset
 from ayeto import prefilter, transfer
+from ayeto.config import ConnectionOptions
 from ayeto.query import parse_query
 from ayeto.store import SqlStore, Store, dialects, open_store
 from ayeto.store import sql as store_sql
@@ -135,7 +136,9 @@ def sqlite_backend(args: argparse.Namespace, data_path: Path, owner: str) -> Bac
             f"{index_bytes / 2**20:,.0f} MB ({index_bytes / sizes[indexed]:.0%} of the database)",
         ),
     ]
-    store = open_store(f"sqlite:///{indexed}")
+    # The scans are timed to their end (within the statement timeout), not cut at the scan
+    # timeout: the baseline is the scan itself.
+    store = open_store(f"sqlite:///{indexed}", ConnectionOptions(scan_timeout_ms=3_600_000))
     try:
         rows = searches(store, owner, args)
     finally:

@@ -8,6 +8,7 @@ import math
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -18,7 +19,7 @@ from ayeto.auth import create_key
 from ayeto.config import ConnectionOptions, Settings
 from ayeto.errors import QUERY_TIMEOUT, QueryTimeout
 from ayeto.query import FIELDS, MAX_FILTERS, Condition, Op, Query
-from ayeto.store import SqlStore, Store, open_store
+from ayeto.store import SqlStore, Store, dialects, open_store
 from tests.factories import ALICE, conversation, message
 
 FIND = "/api/v3/conversation/find"
@@ -62,15 +63,34 @@ def _count(store: Store) -> int:
     return near_end + found
 
 
+@contextmanager
+def _loaded(url: str, options: ConnectionOptions) -> Iterator[Store]:
+    """A store with `options` over the data the heavy query searches."""
+    loader = open_store(url)
+    loader.upsert(_documents())
+    loader.close()
+    opened = open_store(url, options)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@contextmanager
+def _client(store: Store, url: str, options: ConnectionOptions) -> Iterator[TestClient]:
+    """The API over `store` with `options`, as ALICE."""
+    settings = replace(Settings(database_url=url), connection=options)
+    key = create_key(store, ALICE, scopes=("ayeto.conversation",))[0]
+    with TestClient(create_app(store, settings)) as client:
+        client.headers["uni-api-key"] = key
+        yield client
+
+
 @pytest.fixture
 def budgeted(database_url: str) -> Iterator[Store]:
     """A store whose statements have 50 ms, holding the data the heavy query searches."""
-    loader = open_store(database_url)
-    loader.upsert(_documents())
-    loader.close()
-    opened = open_store(database_url, ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS))
-    yield opened
-    opened.close()
+    with _loaded(database_url, ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS)) as opened:
+        yield opened
 
 
 def test_a_read_past_the_budget_is_a_query_timeout(budgeted: Store) -> None:
@@ -125,13 +145,8 @@ def test_sqlite_never_cuts_a_write_short(sqlite_url: str) -> None:
 def test_the_api_answers_a_read_past_the_budget_with_a_400(
     budgeted: Store, database_url: str
 ) -> None:
-    settings = replace(
-        Settings(database_url=database_url),
-        connection=ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS),
-    )
-    key = create_key(budgeted, ALICE, scopes=("ayeto.conversation",))[0]
-    with TestClient(create_app(budgeted, settings)) as client:
-        client.headers["uni-api-key"] = key
+    options = ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS)
+    with _client(budgeted, database_url, options) as client:
         refused = client.post(FIND, json=HEAVY)
         assert (refused.status_code, refused.json()) == (400, TIMED_OUT)
         found = client.post(FIND, json={"limit_to": 1})
@@ -157,3 +172,81 @@ def test_sqlite_times_only_the_reads(sqlite_url: str) -> None:
                 assert (raw.clock.deadline < math.inf) is (seconds < math.inf)
     finally:
         store.close()
+
+
+# -- the scan budget (`AYETO_DB_SCAN_TIMEOUT_MS`, SQLite) ------------------------------------------
+
+# Far less than any of the searches below takes; the statement timeout stays at its 5 s.
+SCAN_BUDGET_MS = 1
+# Its literal `word 1 word ` is in every message, but it never matches (`[a-z]+` cannot take the
+# digit after it), so a search reads all of each message; under (?i) RE2 has no fast skip either.
+WITH_LITERAL = "(?i)word 1 word [a-z]+ 7q"
+HOW = "add a literal that few messages hold (a rarer word, 3 or more characters), or narrow the "
+HOW += "search with other filters"
+
+
+@pytest.fixture
+def scan_budgeted(sqlite_url: str) -> Iterator[Store]:
+    """A store whose scans have 1 ms, and its other statements the default 5 s."""
+    with _loaded(sqlite_url, ConnectionOptions(scan_timeout_ms=SCAN_BUDGET_MS)) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize(
+    ("few_candidates", "filters", "detail"),
+    [
+        pytest.param(
+            dialects.FEW_CANDIDATES,
+            HEAVY["filters"],
+            "filters[0]: the regex '(?i)[a-z]+ [0-9]+ [a-z]+\\\\s0[q-r]' reads every one of your "
+            "messages (it has no literal of 3 or more characters for the search index to look "
+            f"up) and ran past 1 ms; {HOW}",
+            id="no literal",
+        ),
+        pytest.param(
+            # Fewer than the 200 messages holding the literal: the index leaves it to a scan.
+            CONVERSATIONS - 1,
+            [["name", "!=", "x"], ["messages.content", "regex", WITH_LITERAL]],
+            "filters[1]: the regex '(?i)word 1 word [a-z]+ 7q' reads every one of your messages "
+            "(its literals are in too many messages for the search index to narrow it) and ran "
+            f"past 1 ms; {HOW}",
+            id="a literal in too many messages",
+        ),
+    ],
+)
+def test_a_scan_past_the_scan_budget_is_a_400_that_says_how_to_narrow_it(
+    scan_budgeted: Store,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    few_candidates: int,
+    filters: list[list[str]],
+    detail: str,
+) -> None:
+    monkeypatch.setattr(dialects, "FEW_CANDIDATES", few_candidates)
+    options = ConnectionOptions(scan_timeout_ms=SCAN_BUDGET_MS)
+    with _client(scan_budgeted, sqlite_url, options) as client:
+        refused = client.post(FIND, json={"filters": filters})
+        assert (refused.status_code, refused.json()) == (400, {"detail": detail})
+        # The connection answers the next read, which scans nothing.
+        found = client.post(
+            FIND, json={"limit_from": CONVERSATIONS - 5, "limit_to": CONVERSATIONS + 5}
+        )
+        assert (found.status_code, len(found.json())) == (200, 5)
+
+
+def test_the_scan_budget_binds_only_searches_the_index_cannot_narrow(
+    scan_budgeted: Store,
+) -> None:
+    """The same literal, in few enough messages for the index: its candidates are read under the
+    statement timeout, however long RE2 takes over them, and the answer is whole."""
+    query = Query(conditions=(Condition(FIELDS["messages.content"], Op.REGEX, WITH_LITERAL),))
+    assert list(scan_budgeted.find(ALICE, query)) == []
+    matching = replace(query, conditions=(replace(query.conditions[0], value="word 1 word 7q"),))
+    assert sum(len(batch) for batch in scan_budgeted.find(ALICE, matching)) == CONVERSATIONS
+
+
+def test_a_statement_timeout_below_the_scan_budget_is_the_one_reported(sqlite_url: str) -> None:
+    options = ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS, scan_timeout_ms=60_000)
+    with _loaded(sqlite_url, options) as store, pytest.raises(QueryTimeout) as refused:
+        list(store.find(ALICE, HEAVY_QUERY))
+    assert (type(refused.value), refused.value.detail) == (QueryTimeout, QUERY_TIMEOUT)

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
+from ayeto.config import ConnectionOptions
 from ayeto.query import parse_query
 from ayeto.store import SqlStore, Store, dialects, migrations, open_store
 from ayeto.store.schema import SEARCHED
+from tests.conftest import empty_postgres
 from tests.factories import ALICE, BOB, conversation, message
 
 TEXTS = (
@@ -200,3 +202,35 @@ def test_a_database_of_revision_0002_gets_its_messages_indexed(
         "indexed 36 of 36 messages\n"
         "message search index ready\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "prepared"),
+    [
+        # psycopg prepares a statement it has run 5 times; PostgreSQL may then plan it once for
+        # any values, blind to how many rows a regex keeps (`PostgreSQL.planned_for_values`).
+        ({"filters": [["messages.content", "regex", "hello"]], "limit_to": 5}, 0),
+        ({"filters": [["name", "regex", "(?i)sec"]], "limit_to": 5}, 0),
+        # Without a regex the statement is prepared as usual: the count can tell the difference.
+        ({"filters": [["model", "==", "gpt-4o"]], "limit_to": 5}, 1),
+    ],
+)
+def test_postgresql_plans_a_regex_search_for_its_values(
+    postgres_url: str, body: dict[str, Any], prepared: int
+) -> None:
+    store = open_store(empty_postgres(postgres_url), ConnectionOptions(pool_size=1, max_overflow=0))
+    assert isinstance(store, SqlStore)
+    try:
+        store.upsert(_dataset())
+        query = parse_query(body)
+        for _ in range(10):
+            list(store.find(ALICE, query))
+        with store.engine.connect() as connection:
+            statements = connection.exec_driver_sql(
+                # The page's statement, the only one that reads `conversations`.
+                "SELECT count(*) FROM pg_prepared_statements"
+                " WHERE strpos(statement, 'FROM conversations') > 0"
+            ).scalar_one()
+    finally:
+        store.close()
+    assert statements == prepared

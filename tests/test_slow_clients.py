@@ -234,8 +234,9 @@ def test_a_slow_search_does_not_stall_another_users_get(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The searches must run to their end, however long 4 of them take side by side on a busy
-    # machine: this is about stalls, not about the query time budget (tests/test_query_budget.py).
+    # machine: this is about stalls, not about the query time budgets (tests/test_query_budget.py).
     monkeypatch.setenv("AYETO_DB_STATEMENT_TIMEOUT_MS", "600000")
+    monkeypatch.setenv("AYETO_DB_SCAN_TIMEOUT_MS", "600000")
     bobs = conversation(BOB, messages=[message(content="mine")])
     texts = [f"line {n}: nothing to see here, " * 8 for n in range(MESSAGES - 1)] + ["END"]
     alices = [

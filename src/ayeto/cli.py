@@ -13,6 +13,7 @@ SQLAlchemy, Alembic and the server are imported inside the commands that use the
 from __future__ import annotations
 
 import errno
+import functools
 import math
 import os
 import re
@@ -25,8 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Final, NoReturn, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperCommand
 
 from ayeto import __version__
@@ -58,6 +57,7 @@ from ayeto.config import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
     from typer._click.core import Context, Parameter
 
@@ -75,7 +75,15 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Create, list and revoke API keys.", rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 
-err = Console(stderr=True)
+
+@functools.cache
+def _err() -> Console:
+    """The console for messages on stderr: rich loads on the first message, not with every
+    command (`ayeto serve` starts sooner without it)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
 
 URL_FORMS: Final = "sqlite:///PATH or postgresql://USER@HOST/NAME"
 _LIMITS: Final = HttpLimits()
@@ -108,11 +116,13 @@ def _origin(ctx: Context, param: Parameter) -> str:
 def _say(label: str, message: str) -> None:
     style = "red" if label == "error" else "yellow"
     # soft_wrap: one line however long, never folded at the console's width.
-    err.print(f"[{style}]{label}:[/{style}] {escape(message)}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    _err().print(f"[{style}]{label}:[/{style}] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _note(message: str) -> None:
-    err.print(message, highlight=False, markup=False, soft_wrap=True)
+    _err().print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -438,6 +448,8 @@ def serve(
             loop="uvloop",
             # httptools, bounded: see `ayeto.api.protocol`.
             http="ayeto.api.protocol:Protocol",
+            # The API has no WebSocket endpoint: its protocol library need not load.
+            ws="none",
             timeout_keep_alive=timeout_keep_alive,  # type: ignore[arg-type]
             access_log=False,
             log_config=logs.config(log_level, log_format),
@@ -638,6 +650,8 @@ def keys_list(
         _note("no keys")
         return
     # Off a terminal (a pipe, a log), nothing is cut to fit a width.
+    from rich.console import Console
+
     out = Console(width=None if sys.stdout.isatty() else 1000)
     out.print(_key_table(records, now, out))
 
@@ -887,13 +901,13 @@ def _source_error(exc: Exception, source: str) -> str:
 @contextmanager
 def _mirror_progress() -> Iterator[Callable[[Any], None] | None]:
     """A spinner with the count fetched so far, on a terminal (how many are to come is unknown)."""
-    if not err.is_terminal:
+    if not _err().is_terminal:
         yield None
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (SpinnerColumn(), TextColumn("{task.completed} fetched"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=_err(), transient=True) as bar:
         task = bar.add_task("mirroring", total=None)
         yield lambda summary: bar.update(task, completed=summary.fetched)
 
@@ -953,13 +967,13 @@ def _source(source: str) -> Iterator[BinaryIO]:
 @contextmanager
 def _progress(total: int | None) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on a terminal, fed with the number of bytes read so far."""
-    if not err.is_terminal:
+    if not _err().is_terminal:
         yield None
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     columns = (BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=_err(), transient=True) as bar:
         task = bar.add_task("importing", total=total)
         yield lambda done: bar.update(task, completed=done)
 

@@ -145,6 +145,10 @@ class ConnectionOptions:
     # Milliseconds any one statement may run; a longer one is cancelled (400). On SQLite only
     # reads are timed (see `store.budget`).
     statement_timeout_ms: int = 5000
+    # Milliseconds, at most, for a statement that reads every message of the caller for a `regex`
+    # filter the search index cannot narrow (SQLite; see `store.sql`); a longer one is a 400 that
+    # says how to narrow it.
+    scan_timeout_ms: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +220,7 @@ class Settings:
                 statement_timeout_ms=read.whole(
                     "AYETO_DB_STATEMENT_TIMEOUT_MS", defaults.statement_timeout_ms
                 ),
+                scan_timeout_ms=read.whole("AYETO_DB_SCAN_TIMEOUT_MS", defaults.scan_timeout_ms),
             ),
             http=HttpLimits(
                 timeout_keep_alive=read.seconds(

@@ -3,6 +3,7 @@
 AyetoError
 ├── BadRequest           400  malformed parameters, body or filter
 │   └── QueryTimeout     400  a query ran past the statement timeout
+│       └── ScanTimeout  400  a regex the search index cannot narrow ran past the scan budget
 ├── Unauthorized         401  missing or invalid API key
 ├── Forbidden            403  the conversation belongs to someone else
 ├── NotFound             404  no conversation with that id
@@ -37,6 +38,11 @@ class BadRequest(AyetoError):
 
 class QueryTimeout(BadRequest):
     pass
+
+
+class ScanTimeout(QueryTimeout):
+    """A `regex` filter on messages that the search index could not narrow (so every message of
+    the caller is read) ran past `AYETO_DB_SCAN_TIMEOUT_MS`; the detail says how to narrow it."""
 
 
 class Unauthorized(AyetoError):

@@ -52,6 +52,12 @@ def _plainly(reason: str) -> str:
     return reason
 
 
-def search(pattern: str, text: str | None) -> bool:
-    """True when `pattern` matches anywhere in `text` (unanchored, like `re.search`)."""
+def search(pattern: str, text: str | bytes | None) -> bool:
+    """True when `pattern` matches anywhere in `text` (unanchored, like `re.search`).
+
+    `text` may also be given as its UTF-8 bytes, as SQLite hands over a TEXT value cast to a
+    BLOB: the same answer (RE2 reads UTF-8; a str is encoded to it first), without SQLite
+    decoding each value to a str and RE2's wrapper encoding it back, which is about half the
+    time of a search that reads every message.
+    """
     return text is not None and compile_pattern(pattern).search(text) is not None

@@ -33,8 +33,9 @@ def open_store(
     from ayeto.store import dialects, migrations
     from ayeto.store.sql import SqlStore
 
+    options = options or ConnectionOptions()
     readers, writer, dialect = dialects.create(url, options)
-    store = SqlStore(readers, dialect, writer)
+    store = SqlStore(readers, dialect, writer, scan_timeout_ms=options.scan_timeout_ms)
     try:
         if not create:
             migrations.require_current(writer, dialect)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Final
 
 from sqlalchemy import Engine, event
@@ -106,4 +107,21 @@ def install(engine: Engine, milliseconds: int) -> None:
             dbapi_connection.set_progress_handler(dbapi_connection.clock.spent, INSTRUCTIONS)
 
 
-__all__ = ["INSTRUCTIONS", "install"]
+@contextmanager
+def at_most(connection: Connection, milliseconds: int) -> Iterator[bool]:
+    """Within it, each statement (and batch) of this read transaction has at most `milliseconds`;
+    yields whether that is less than the budget it had (then it is what can run out)."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if not isinstance(dbapi_connection, _Connection):
+        yield False
+        return
+    clock = dbapi_connection.clock
+    before = clock.seconds
+    clock.seconds = min(before, milliseconds / 1000)
+    try:
+        yield clock.seconds < before
+    finally:
+        clock.seconds = before
+
+
+__all__ = ["INSTRUCTIONS", "at_most", "install"]

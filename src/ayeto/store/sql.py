@@ -10,7 +10,7 @@ import functools
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -33,10 +33,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, UnaryExpression
 
-from ayeto.errors import Forbidden, MatchesChanged, NotFound
+from ayeto.errors import Forbidden, MatchesChanged, NotFound, QueryTimeout, ScanTimeout
 from ayeto.prefilter import required
-from ayeto.query import Condition, Field, Op, Query
-from ayeto.store import migrations
+from ayeto.query import Condition, Field, Op, Query, short
+from ayeto.store import budget, migrations
 from ayeto.store.base import ApiKey, Document, WebSession
 from ayeto.store.batching import GroupCommit
 from ayeto.store.dialects import Dialect
@@ -166,10 +166,20 @@ _COMPARISONS: dict[Op, Callable[[Any, Any], ColumnElement[bool]]] = {
 class SqlStore:
     """The store over `engine`, and `writer` for every write (by default the same engine)."""
 
-    def __init__(self, engine: Engine, dialect: Dialect, writer: Engine | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        dialect: Dialect,
+        writer: Engine | None = None,
+        *,
+        scan_timeout_ms: int | None = None,
+    ) -> None:
         self.engine = engine
         self.writer = engine if writer is None else writer
         self.dialect = dialect
+        # The budget of a statement that reads every message for a regex (`_scan`); None: the
+        # statement timeout's alone.
+        self.scan_timeout_ms = scan_timeout_ms
         self._page_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_page)
         self._joined_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_joined)
         # SQLite's writes are serialized on one connection anyway: grouping them costs no
@@ -195,20 +205,21 @@ class SqlStore:
             # A page that fits in one batch, read with its messages by one statement: one round
             # trip instead of six (begin, the page, its messages, commit; a server-side cursor's
             # declare and close), and one statement needs no transaction to be a snapshot.
-            with self._read(single=True) as connection:
+            with self._read(single=True) as connection, self._planned(connection, query):
                 shape, values = self._page(connection, owner, query)
                 # Fetched at once: psycopg converts every row in one call, not one call each.
                 page = _threads(connection.execute(self._joined_of_shape(shape), values).all())
             if page:
                 yield page
             return
-        with self._read() as connection:
+        with self._read() as connection, self._planned(connection, query):
             shape, values = self._page(connection, owner, query)
-            pages = connection.execute(
-                self._page_of_shape(shape), values, execution_options=_STREAMING
-            ).partitions(BATCH)
-            first = _documents(connection, owner, next(pages, []))
-            later = [row[0] for page in pages for row in page]
+            with self._scan(connection, query, shape):
+                pages = connection.execute(
+                    self._page_of_shape(shape), values, execution_options=_STREAMING
+                ).partitions(BATCH)
+                first = _documents(connection, owner, next(pages, []))
+                later = [row[0] for page in pages for row in page]
         if first:
             yield first
         for start in range(0, len(later), BATCH):
@@ -600,6 +611,37 @@ class SqlStore:
             )
         )
 
+    def _planned(self, connection: Connection, query: Query) -> AbstractContextManager[None]:
+        """Where `query` has a regex filter, its statements are planned for their values."""
+        if any(condition.op is Op.REGEX for condition in query.conditions):
+            return self.dialect.planned_for_values(connection)
+        return nullcontext()
+
+    @contextmanager
+    def _scan(self, connection: Connection, query: Query, shape: _Shape) -> Iterator[None]:
+        """Around the statement of `query`: where a regex filter on messages reads every message
+        of the owner (the search index could not narrow it), the statement has the scan budget,
+        and running out of it is a `ScanTimeout` that says how to narrow the search."""
+        scanned = [
+            index
+            for index, (condition, (_field, op, null, searched)) in enumerate(
+                zip(query.conditions, shape[0], strict=True)
+            )
+            if op is Op.REGEX and condition.field.on_message and not null and not searched
+        ]
+        if not scanned or self.scan_timeout_ms is None or not self.dialect.narrows_search:
+            yield
+            return
+        with budget.at_most(connection, self.scan_timeout_ms) as tighter:
+            try:
+                yield
+            except DBAPIError as exc:
+                if not (tighter and isinstance(self.dialect.translate(exc), QueryTimeout)):
+                    raise
+                index = scanned[0]
+                pattern = str(query.conditions[index].value)
+                raise ScanTimeout(_scanned_too_long(index, pattern, self.scan_timeout_ms)) from exc
+
     def _search(self, connection: Connection, condition: Condition) -> str | None:
         """The search index's query for `condition`'s candidates, where they are few.
 
@@ -725,6 +767,21 @@ class _Transaction:
             and (translated := self._dialect.translate(error)) is not error
         ):
             raise translated from error
+
+
+def _scanned_too_long(index: int, pattern: str, milliseconds: int) -> str:
+    """The detail of a `ScanTimeout`: why the regex of filter `index` read every message, and
+    what narrows it."""
+    why = (
+        "it has no literal of 3 or more characters for the search index to look up"
+        if required(pattern) is None
+        else "its literals are in too many messages for the search index to narrow it"
+    )
+    return (
+        f"filters[{index}]: the regex {short(pattern)} reads every one of your messages ({why}) "
+        f"and ran past {milliseconds} ms; add a literal that few messages hold (a rarer word, "
+        "3 or more characters), or narrow the search with other filters"
+    )
 
 
 def _missing(connection: Connection, conversation_id: str) -> Exception:
