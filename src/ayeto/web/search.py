@@ -29,6 +29,8 @@ SEARCHED: Final = ("name", "messages.content")
 # Conversations one confirmation may name by id (the ticked rows of a page, and then some).
 MAX_TICKED: Final = 500
 _DAY_MS: Final = 86_400_000
+# How the API names the first filter in its errors: the search box, when there is one.
+_SEARCH_FILTER: Final = "filters[0]: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,13 @@ class Search:
             filters.append(["updated.timestamp", ">=", _day("from", self.since)])
         if self.until:
             filters.append(["updated.timestamp", "<", _day("to", self.until) + _DAY_MS])
-        parsed = parse_query({"filters": filters})
+        try:
+            parsed = parse_query({"filters": filters})
+        except BadRequest as exc:
+            # The API's words, but named as the page names it: the search box is filter 0.
+            if self.q and exc.detail.startswith(_SEARCH_FILTER):
+                raise BadRequest("search: " + exc.detail.removeprefix(_SEARCH_FILTER)) from None
+            raise
         conditions = parsed.conditions
         any_of: tuple[Condition, ...] = ()
         if self.q:
