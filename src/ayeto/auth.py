@@ -83,11 +83,17 @@ def create_key(
 
 def authenticate(store: Store, header: str | None, now: int) -> Principal:
     """The principal of a `uni-api-key` header value; Unauthorized if it does not grant access."""
+    return principal_of(store, key_record(store, header), now)
+
+
+def key_record(store: Store, header: str | None) -> ApiKey | None:
+    """The stored record of a `uni-api-key` header value (None: no such key); Unauthorized if
+    there is no value, or it cannot be a key."""
     if not header:
         raise Unauthorized(NOT_PROVIDED)
     if not _KEY_FORMAT.fullmatch(header):
         raise Unauthorized(INVALID)
-    return principal_of(store, store.key_by_digest(digest(header)), now)
+    return store.key_by_digest(digest(header))
 
 
 def principal_of(store: Store, key: ApiKey | None, now: int) -> Principal:

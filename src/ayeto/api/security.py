@@ -31,20 +31,33 @@ _scheme = APIKeyHeader(
 
 async def _principal(request: Request, key: Annotated[str | None, Security(_scheme)]) -> Principal:
     shared = services(request)
-    client = request.client.host if request.client else "unknown"
     try:
         principal = await shared.call(authenticate, shared.store, key, now_ms())
     except Unauthorized as exc:
-        if exc.detail != NOT_PROVIDED:
-            shared.metrics.invalid_key()
-            await shared.throttle.failed(client)
+        await refused(request, exc)
         raise
-    tracing.identify(request, principal.key_id)
-    verdict = await shared.limiter.hit(principal.key_id, principal.rate_limit)
+    await admit(request, principal.key_id, principal.rate_limit)
+    return principal
+
+
+async def refused(request: Request, error: Unauthorized) -> None:
+    """Count a key that was refused, and make its sender wait (the invalid-key throttle); a
+    request that gave no key at all is not a guess."""
+    if error.detail == NOT_PROVIDED:
+        return
+    shared = services(request)
+    shared.metrics.invalid_key()
+    await shared.throttle.failed(request.client.host if request.client else "unknown")
+
+
+async def admit(request: Request, key_id: str, rate_limit: str | None) -> None:
+    """Count the request against its valid key's rate limit (RateLimited past it); the answer,
+    whatever it is, then carries the limit's fields (`RateLimitHeaders`)."""
+    tracing.identify(request, key_id)
+    verdict = await services(request).limiter.hit(key_id, rate_limit)
     request.state.rate_limit_headers = verdict.headers
     if not verdict.allowed:
         raise verdict.error()
-    return principal
 
 
 def install(app: FastAPI) -> None:

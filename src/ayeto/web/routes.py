@@ -16,10 +16,10 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from ayeto.api import tracing
 from ayeto.api.routes import read_body
+from ayeto.api.security import admit, refused
 from ayeto.api.services import Services, services
-from ayeto.auth import NOT_PROVIDED, authenticate, digest
+from ayeto.auth import key_record, principal_of
 from ayeto.clock import now_ms
 from ayeto.errors import (
     AyetoError,
@@ -32,7 +32,7 @@ from ayeto.errors import (
     Unavailable,
 )
 from ayeto.query import FIELDS, Condition, Op, Query, parse_uuid
-from ayeto.store import Document, Store
+from ayeto.store import ApiKey, Document, Store
 from ayeto.web import render
 from ayeto.web.pages import base, page, static
 from ayeto.web.search import PAGE_SIZE, SORT_LABELS, Search, ticked
@@ -116,21 +116,15 @@ async def sign_in(request: Request) -> Response:
     key = form.get("key", "").strip()
     now = now_ms()
     try:
-        key_id, expires_at, rate_limit = await shared.call(_check_key, shared.store, key, now)
+        record = await shared.call(_granting, shared.store, key, now)
     except Unauthorized as exc:
-        if exc.detail != NOT_PROVIDED:
-            shared.metrics.invalid_key()
-            await shared.throttle.failed(request.client.host if request.client else "unknown")
+        await refused(request, exc)
         return _sign_in_page(request, exc.detail, 401)
-    tracing.identify(request, key_id)
-    verdict = await shared.limiter.hit(key_id, rate_limit)
-    request.state.rate_limit_headers = verdict.headers
-    if not verdict.allowed:
-        raise verdict.error()
+    await admit(request, record.id, record.rate_limit)
     lifetime = shared.settings.web_session_hours * HOUR_MS
-    ends = now + lifetime if expires_at is None else min(now + lifetime, expires_at)
+    ends = now + lifetime if record.expires_at is None else min(now + lifetime, record.expires_at)
     token = new_token()
-    await shared.call(shared.store.add_web_session, token_digest(token), key_id, now, ends)
+    await shared.call(shared.store.add_web_session, token_digest(token), record.id, now, ends)
     response = _see(request, "/conversations")
     # No Max-Age: the browser keeps the cookie until it closes, past the session's end, so that
     # the next page can say the session has ended rather than just ask to sign in.
@@ -138,12 +132,12 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
-def _check_key(store: Store, key: str, now: int) -> tuple[str, int | None, str | None]:
-    """The id, expiry and rate limit of `key` if it grants access (as the API checks it)."""
-    principal = authenticate(store, key, now)
-    record = store.key_by_digest(digest(key))
-    assert record is not None  # it was found just now, and keys are never removed
-    return principal.key_id, record.expires_at, principal.rate_limit
+def _granting(store: Store, key: str, now: int) -> ApiKey:
+    """The stored record of `key`, if it grants access (as the API checks it)."""
+    record = key_record(store, key)
+    principal_of(store, record, now)
+    assert record is not None  # principal_of refuses a missing key
+    return record
 
 
 @router.post("/sign-out")

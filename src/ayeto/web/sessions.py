@@ -18,7 +18,7 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ayeto.api import tracing
+from ayeto.api.security import admit
 from ayeto.api.services import services
 from ayeto.auth import Principal, principal_of
 from ayeto.clock import now_ms
@@ -105,14 +105,10 @@ async def visitor(request: Request) -> Visitor:
     principal = await shared.call(resolve, shared.store, token_digest(token), now_ms())
     if principal is None:
         raise SignedOut
-    tracing.identify(request, principal.key_id)
-    verdict = await shared.limiter.hit(principal.key_id, principal.rate_limit)
-    request.state.rate_limit_headers = verdict.headers
     found = Visitor(principal, csrf_of(token))
-    # The error pages of a signed-in request still offer to sign out.
+    # The error pages of a signed-in request (a 429 included) still offer to sign out.
     request.state.web_csrf = found.csrf
-    if not verdict.allowed:
-        raise verdict.error()
+    await admit(request, principal.key_id, principal.rate_limit)
     return found
 
 
