@@ -183,12 +183,12 @@ def test_a_database_of_revision_0002_gets_its_messages_indexed(
         command.upgrade(migrations.config(connection), "0002")
     engine.dispose()
     # The store of revision 0002 wrote the same rows, without adding them to an index.
-    readers, writer, dialect = dialects.create(sqlite_url)
+    readers, writer, inline, dialect = dialects.create(sqlite_url)
     with monkeypatch.context() as patch:
         patch.setattr(dialects.SQLite, "indexing", dialects.Dialect.indexing)
-        SqlStore(readers, dialect, writer).upsert(_dataset())
-    readers.dispose()
-    writer.dispose()
+        old = SqlStore(readers, dialect, writer, inline=inline)
+        old.upsert(_dataset())
+        old.close()
     monkeypatch.setattr(migrations, "REPORT_FROM", 10)
     store = open_store(sqlite_url)
     assert isinstance(store, SqlStore)

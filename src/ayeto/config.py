@@ -149,6 +149,10 @@ class ConnectionOptions:
     # filter the search index cannot narrow (SQLite; see `store.sql`); a longer one is a 400 that
     # says how to narrow it.
     scan_timeout_ms: int = 1000
+    # Milliseconds a request's reads may run on the event loop itself (SQLite; see
+    # `Store.quickly`): a read that takes longer is stopped and run again in a worker thread.
+    # 0: every read runs in a worker thread.
+    inline_read_ms: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +225,9 @@ class Settings:
                     "AYETO_DB_STATEMENT_TIMEOUT_MS", defaults.statement_timeout_ms
                 ),
                 scan_timeout_ms=read.whole("AYETO_DB_SCAN_TIMEOUT_MS", defaults.scan_timeout_ms),
+                inline_read_ms=read.whole(
+                    "AYETO_DB_INLINE_READ_MS", defaults.inline_read_ms, 0, maximum=1000
+                ),
             ),
             http=HttpLimits(
                 timeout_keep_alive=read.seconds(

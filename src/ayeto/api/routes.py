@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from ayeto import query as filters
 from ayeto.api.errors import WWW_AUTHENTICATE
 from ayeto.api.openapi import SAMPLE_FIND, SAMPLE_ID, ref
 from ayeto.api.security import CurrentPrincipal
@@ -19,7 +20,7 @@ from ayeto.clock import now_ms
 from ayeto.errors import BadRequest, PayloadTooLarge
 from ayeto.models import UUID_PATTERN, ErrorBody, PublicConversationView
 from ayeto.query import parse_query
-from ayeto.store import Document
+from ayeto.store import Document, Store
 
 JSON = "application/json"
 
@@ -126,9 +127,8 @@ async def find(request: Request, principal: CurrentPrincipal) -> Response:
     """
     shared = services(request)
     query = parse_query(await _json_body(request, shared.settings.max_body_bytes))
-    batches = shared.store.find(principal.user_id, query)
-    # Two batches in one trip to a thread: one alone is the whole answer, sent with its length.
-    ready = await shared.call(_first_two, batches)
+    # Two batches in one call: one alone is the whole answer, sent with its length.
+    batches, ready = await shared.call(_first_two, shared.store, principal.user_id, query)
     if len(ready) < 2:
         answer = ready[0] if ready else []
         shared.metrics.found(len(answer))
@@ -187,9 +187,13 @@ async def _json_body(request: Request, limit: int) -> object:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
 
 
-def _first_two(batches: Iterator[list[Document]]) -> list[list[Document]]:
-    """The first two batches of a find (`ayeto.metrics` times this call as the find's)."""
-    return list(islice(batches, 2))
+def _first_two(
+    store: Store, owner: str, query: filters.Query
+) -> tuple[Iterator[list[Document]], list[list[Document]]]:
+    """A find's batches, the first two of them read (`ayeto.metrics` times this call as the
+    find's). Made from the start each time, as `Services.call` may make it twice."""
+    batches = store.find(owner, query)
+    return batches, list(islice(batches, 2))
 
 
 async def _stream(
@@ -203,7 +207,7 @@ async def _stream(
             yield separator + orjson.dumps(batch)[1:-1]
             rows += len(batch)
             separator = b","
-        while batch := await shared.call(next, batches, []):
+        while batch := await shared.in_thread(next, batches, []):
             yield b"," + orjson.dumps(batch)[1:-1]
             rows += len(batch)
         yield b"]"

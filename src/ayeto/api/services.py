@@ -18,6 +18,7 @@ from ayeto.config import Settings
 from ayeto.metrics import Metrics, timed
 from ayeto.ratelimit import RateLimiter, SharedStorage
 from ayeto.store import Store
+from ayeto.store.base import NotQuick, Queued
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,30 +54,55 @@ class Services:
 
     @timed
     async def call(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run a blocking store call in a worker thread, whatever the database.
+        """A blocking store call, made so that it never holds up the event loop for long.
 
-        Even SQLite's calls: a slow query, or a wait for a free connection, then holds up that
-        thread alone, never the event loop and every other request with it.
+        It is first offered to the store to answer at once (`Store.quickly`: SQLite's reads
+        within a few milliseconds, and its small writes handed to its writer, whose commit is
+        then awaited here). Whatever cannot be answered so (a long read, a wait for a lock, any
+        call on PostgreSQL) runs in a worker thread, where a slow query, or a wait for a free
+        connection, holds up that thread alone.
 
         Straight through the executor rather than anyio's `to_thread` (Starlette's
-        `run_in_threadpool`): each call is a hand-off every request makes, and this one costs the
-        event loop less than half as much (bench/handoff.py). It keeps what anyio gives: the
-        call sees the request's context (its request id in log lines), and a cancelled request
-        still waits for its call to end, since a thread cannot be stopped and may hold what the
-        request's clean-up releases (a find's batches).
+        `run_in_threadpool`): each call is a hand-off, and this one costs the event loop less
+        than half as much (bench/handoff.py). It keeps what anyio gives: the call sees the
+        request's context (its request id in log lines), and a cancelled request still waits
+        for its call to end, since a thread cannot be stopped and may hold what the request's
+        clean-up releases (a find's batches).
+
+        As a call that `quickly` could not answer is made again from the start, `function` is
+        one that can be: one whose state (a half-read generator) lives in an argument goes
+        through `in_thread`.
         """
+        try:
+            return self.store.quickly(function, *args, **kwargs)
+        except NotQuick:
+            pass
+        except Queued as queued:
+            return cast(R, await _outcome(asyncio.wrap_future(queued.future)))
+        return await self._in_thread(function, *args, **kwargs)
+
+    @timed
+    async def in_thread(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """A blocking store call, made in a worker thread (see `call`)."""
+        return await self._in_thread(function, *args, **kwargs)
+
+    async def _in_thread(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         context = contextvars.copy_context()
         work = functools.partial(context.run, function, *args, **kwargs)
-        done = asyncio.get_running_loop().run_in_executor(self.threads, work)
-        try:
-            return await asyncio.shield(done)
-        except asyncio.CancelledError:
-            while not done.done():
-                try:
-                    await asyncio.wait((done,))
-                except asyncio.CancelledError:
-                    continue
-            raise
+        return await _outcome(asyncio.get_running_loop().run_in_executor(self.threads, work))
+
+
+async def _outcome(done: asyncio.Future[R]) -> R:
+    """What `done` comes to; a cancelled caller still waits for it (see `Services.call`)."""
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        while not done.done():
+            try:
+                await asyncio.wait((done,))
+            except asyncio.CancelledError:
+                continue
+        raise
 
 
 def services(request: Request) -> Services:

@@ -34,8 +34,15 @@ def open_store(
     from ayeto.store.sql import SqlStore
 
     options = options or ConnectionOptions()
-    readers, writer, dialect = dialects.create(url, options)
-    store = SqlStore(readers, dialect, writer, scan_timeout_ms=options.scan_timeout_ms)
+    readers, writer, inline, dialect = dialects.create(url, options)
+    store = SqlStore(
+        readers,
+        dialect,
+        writer,
+        scan_timeout_ms=options.scan_timeout_ms,
+        inline=inline,
+        inline_read_ms=options.inline_read_ms,
+    )
     try:
         if not create:
             migrations.require_current(writer, dialect)

@@ -6,16 +6,34 @@ as lowercase strings, timestamps as integer milliseconds), ready to be serialize
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:
     # Only named here; importing the filter language (and pydantic) is left to who runs queries.
     from ayeto.query import Query
 
 Document = dict[str, Any]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class NotQuick(Exception):
+    """A call `Store.quickly` could not answer at once on the calling thread; nothing of it was
+    written, so it may be made again, in a worker thread."""
+
+
+class Queued(Exception):
+    """A write `Store.quickly` handed to the store's writer instead of waiting for it: `future`
+    has the call's outcome once the transaction holding the write has committed."""
+
+    def __init__(self, future: Future[Any]) -> None:
+        super().__init__()
+        self.future = future
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +64,17 @@ class WebSession:
 class Store(Protocol):
     """A conversation store. Every conversation operation is scoped to one owner (a user id).
 
-    Calls block: the server makes them from worker threads, never from its event loop.
+    Calls block: the server makes them through `quickly` on its event loop when the store can
+    answer them there at once, otherwise from worker threads.
     """
+
+    def quickly(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """`function(*args, **kwargs)`, a call of this store's methods, made on the calling
+        thread only as far as it is quick: reads within a short budget, no wait for a lock or a
+        connection, no write. A write is handed to the store's writer (`Queued`, with the
+        call's future); anything else that is not quick raises `NotQuick` before it has written
+        anything, and the call is to be made again in a worker thread."""
+        ...
 
     def find(self, owner: str, query: Query) -> Iterator[list[Document]]:
         """The owner's conversations matching `query`, in order, in non-empty batches.

@@ -33,12 +33,17 @@ INSTRUCTIONS: Final = 1000
 class _Clock:
     """When the statement now running on one connection must stop."""
 
-    __slots__ = ("deadline", "seconds")
+    __slots__ = ("cap", "deadline", "seconds")
 
     def __init__(self) -> None:
         # No budget until a read transaction sets one (connection set-up, writes).
         self.seconds = math.inf
         self.deadline = math.inf
+        # A deadline no statement runs past, whatever its own budget (`until`).
+        self.cap = math.inf
+
+    def start(self) -> None:
+        self.deadline = min(time.monotonic() + self.seconds, self.cap)
 
     def spent(self) -> bool:
         """SQLite's progress handler: true (stop the statement) once past the deadline."""
@@ -57,18 +62,15 @@ class _Cursor(sqlite3.Cursor):
         self._clock = connection.clock
 
     def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
-        clock = self._clock
-        clock.deadline = time.monotonic() + clock.seconds
+        self._clock.start()
         return super().execute(sql, parameters)
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> _Cursor:
-        clock = self._clock
-        clock.deadline = time.monotonic() + clock.seconds
+        self._clock.start()
         return super().executemany(sql, seq_of_parameters)
 
     def fetchmany(self, size: int | None = 1) -> list[Any]:
-        clock = self._clock
-        clock.deadline = time.monotonic() + clock.seconds
+        self._clock.start()
         return super().fetchmany(size)
 
 
@@ -124,4 +126,20 @@ def at_most(connection: Connection, milliseconds: int) -> Iterator[bool]:
         clock.seconds = before
 
 
-__all__ = ["INSTRUCTIONS", "at_most", "install"]
+@contextmanager
+def until(connection: Connection, deadline: float) -> Iterator[None]:
+    """Within it, no statement (or batch) of this read transaction runs past `deadline` (a
+    `time.monotonic()` instant), however much of its own budget is left."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if not isinstance(dbapi_connection, _Connection):
+        yield
+        return
+    clock = dbapi_connection.clock
+    clock.cap = deadline
+    try:
+        yield
+    finally:
+        clock.cap = math.inf
+
+
+__all__ = ["INSTRUCTIONS", "at_most", "install", "until"]

@@ -111,6 +111,11 @@ class Dialect:
         """The engine reads run on, and the one writes run on (the same, where it can be)."""
         raise NotImplementedError
 
+    def inline_engine(self, url: URL, options: ConnectionOptions) -> Engine | None:
+        """The one connection of the reads made on the event loop (`Store.quickly`); None
+        where every read waits on the network, so none is quick."""
+        return None
+
     def lock_schema(self, connection: Connection) -> None:
         """Serialize schema migrations between processes that start at once."""
 
@@ -244,7 +249,24 @@ class SQLite(Dialect):
             budget.install(engine, options.statement_timeout_ms)
         return readers, writer
 
-    def engine(self, url: URL, pool_size: int, max_overflow: int, pool_timeout: float) -> Engine:
+    def inline_engine(self, url: URL, options: ConnectionOptions) -> Engine | None:
+        if options.inline_read_ms <= 0:
+            return None
+        # Never a wait on the event loop: the database busy (as when a crashed writer's WAL is
+        # being recovered) fails at once, and the read is made again in a worker thread.
+        engine = self.engine(url, 1, 0, options.pool_timeout, busy_timeout_ms=0)
+        budget.install(engine, options.statement_timeout_ms)
+        return engine
+
+    def engine(
+        self,
+        url: URL,
+        pool_size: int,
+        max_overflow: int,
+        pool_timeout: float,
+        *,
+        busy_timeout_ms: int = 10_000,
+    ) -> Engine:
         engine = create_engine(
             url.set(drivername="sqlite+pysqlite"),
             query_cache_size=STATEMENT_CACHE,
@@ -268,7 +290,7 @@ class SQLite(Dialect):
                 # Every acknowledged write is on disk before the answer leaves.
                 "synchronous = FULL",
                 "foreign_keys = ON",
-                "busy_timeout = 10000",
+                f"busy_timeout = {busy_timeout_ms}",
             ):
                 dbapi_connection.execute(f"PRAGMA {pragma}")
             dbapi_connection.create_function(self.function, 2, search, deterministic=True)
@@ -436,8 +458,11 @@ def _lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"ayeto:{name}".encode()).digest()[:8], signed=True)
 
 
-def create(url: str, options: ConnectionOptions | None = None) -> tuple[Engine, Engine, Dialect]:
-    """The engines for reads and for writes of the database at `url`, and its dialect."""
+def create(
+    url: str, options: ConnectionOptions | None = None
+) -> tuple[Engine, Engine, Engine | None, Dialect]:
+    """The engines for reads, for writes and for reads on the event loop (where there is one) of
+    the database at `url`, and its dialect."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     dialect: Dialect
@@ -449,5 +474,6 @@ def create(url: str, options: ConnectionOptions | None = None) -> tuple[Engine, 
         raise ValueError(
             f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}"
         )
-    readers, writer = dialect.engines(parsed, options or ConnectionOptions())
-    return readers, writer, dialect
+    options = options or ConnectionOptions()
+    readers, writer = dialect.engines(parsed, options)
+    return readers, writer, dialect.inline_engine(parsed, options), dialect

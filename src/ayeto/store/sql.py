@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 import operator
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 from sqlalchemy import (
@@ -33,11 +35,18 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, UnaryExpression
 
-from ayeto.errors import Forbidden, MatchesChanged, NotFound, QueryTimeout, ScanTimeout
+from ayeto.errors import (
+    Forbidden,
+    MatchesChanged,
+    NotFound,
+    QueryTimeout,
+    ScanTimeout,
+    Unavailable,
+)
 from ayeto.prefilter import required
 from ayeto.query import Condition, Field, Op, Query, short
 from ayeto.store import budget, migrations
-from ayeto.store.base import ApiKey, Document, WebSession
+from ayeto.store.base import ApiKey, Document, NotQuick, Queued, WebSession
 from ayeto.store.batching import GroupCommit
 from ayeto.store.dialects import Dialect
 from ayeto.store.schema import (
@@ -52,6 +61,7 @@ from ayeto.store.schema import (
 )
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 BATCH = 200
 # A server-side cursor where the database has one, so a large answer is read batch by batch.
@@ -173,10 +183,18 @@ class SqlStore:
         writer: Engine | None = None,
         *,
         scan_timeout_ms: int | None = None,
+        inline: Engine | None = None,
+        inline_read_ms: int = 0,
     ) -> None:
         self.engine = engine
         self.writer = engine if writer is None else writer
         self.dialect = dialect
+        # The one connection of `quickly`'s reads (SQLite), and how long they may take.
+        self._inline = inline if inline_read_ms > 0 else None
+        self._inline_seconds = inline_read_ms / 1000
+        self._inline_lock = threading.Lock()
+        # Per thread: whether it is inside `quickly`, and how far that goes (see `_Quick`).
+        self._local = threading.local()
         # The budget of a statement that reads every message for a regex (`_scan`); None: the
         # statement timeout's alone.
         self.scan_timeout_ms = scan_timeout_ms
@@ -192,6 +210,34 @@ class SqlStore:
             if dialect.name == "sqlite"
             else None
         )
+
+    # -- calls on the event loop ------------------------------------------------------------------
+
+    def quickly(self, function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        # SQLite answers most reads in well under a millisecond, and a worker thread costs more
+        # than that: handing a call over and back, with the GIL passed each way, took 0.4 ms of
+        # CPU per request, and a find page three times the CPU under load (bench/RESULTS.md). So
+        # a read runs right here, on the one connection kept for it, until `_inline_seconds`
+        # have passed; a read past that is stopped (the progress handler, as any budget) and made
+        # again in a worker thread, where it cannot hold up other requests for longer.
+        if self._inline is None or not self._inline_lock.acquire(blocking=False):
+            raise NotQuick
+        local = self._local
+        local.quick = _Quick(
+            deadline=time.monotonic() + self._inline_seconds,
+            # Only a call that is itself the write may hand the write over and be done.
+            queueable=getattr(function, "__self__", None) is self
+            and getattr(function, "__name__", "") in _QUEUEABLE,
+        )
+        try:
+            return function(*args, **kwargs)
+        except (QueryTimeout, Unavailable) as exc:
+            # Past the budget (QueryTimeout, ScanTimeout), or the database busy (no wait here):
+            # the worker thread's attempt has the full budget and waits its turn.
+            raise NotQuick from exc
+        finally:
+            local.quick = None
+            self._inline_lock.release()
 
     # -- conversations ---------------------------------------------------------------------------
 
@@ -426,16 +472,16 @@ class SqlStore:
 
         Every request looks its key up, and SQLAlchemy's execution and its transaction cost
         several times SQLite's own lookup. One SELECT needs no transaction around it: in
-        autocommit, SQLite reads it from one snapshot.
+        autocommit, SQLite reads it from one snapshot. Within `quickly` it runs on `quickly`'s
+        connection, without a deadline: it reads one row by a unique index.
         """
         import sqlite3
 
         try:
-            connection = self.engine.raw_connection()
+            connection = self._readers().raw_connection()
         except Exception as exc:
             raise self.dialect.translate(exc) from exc
         try:
-            # Its own cursor (`budget`'s), which starts the statement's clock.
             cursor = connection.driver_connection.cursor()  # type: ignore[union-attr]
             return cursor.execute(sql, values).fetchone()
         except sqlite3.Error as exc:
@@ -503,17 +549,37 @@ class SqlStore:
             return self.dialect.connection_limit(connection)
 
     def close(self) -> None:
+        if self._batch is not None:
+            self._batch.close()
         self.engine.dispose()
         self.writer.dispose()
+        if self._inline is not None:
+            self._inline.dispose()
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _readers(self) -> Engine:
+        """The engine of this thread's reads: `quickly`'s one connection within it."""
+        return self.engine if self._inline is None or not self._quick() else self._inline
+
+    def _quick(self) -> _Quick | None:
+        quick: _Quick | None = getattr(self._local, "quick", None)
+        return quick
 
     def _read(self, *, single: bool = False) -> _Transaction:
         # A snapshot: conversations and their messages, read by two statements, agree. One
         # statement (`single`) is a snapshot by itself, and needs no transaction around it.
-        return _Transaction(self.engine, self.dialect, write=False, single=single)
+        quick = self._quick()
+        if quick is None:
+            return _Transaction(self.engine, self.dialect, write=False, single=single)
+        assert self._inline is not None
+        return _Transaction(
+            self._inline, self.dialect, write=False, single=single, deadline=quick.deadline
+        )
 
     def _write(self, *, single: bool = False) -> _Transaction:
+        if self._quick() is not None:
+            raise NotQuick
         return _Transaction(self.writer, self.dialect, write=True, single=single)
 
     def _small_write(self, work: Callable[[Connection], _T]) -> _T:
@@ -521,6 +587,10 @@ class SqlStore:
 
         `work` raises the API's errors (NotFound, Forbidden) only when it has written nothing.
         """
+        if (quick := self._quick()) is not None:
+            if self._batch is None or not quick.queueable:
+                raise NotQuick
+            raise Queued(self._batch.submit(work))
         if self._batch is not None:
             return self._batch.run(work)
         with self._write() as connection:
@@ -718,21 +788,46 @@ class SqlStore:
         return terms
 
 
+class _Quick:
+    """A call within `SqlStore.quickly`: when its reads must stop, and whether its write may be
+    handed to the writer."""
+
+    __slots__ = ("deadline", "queueable")
+
+    def __init__(self, deadline: float, queueable: bool) -> None:
+        self.deadline = deadline
+        self.queueable = queueable
+
+
+# The store's methods that are one small write and nothing after it: `quickly` may answer them
+# with the write's own future.
+_QUEUEABLE = frozenset({"get", "delete"})
+
+
 class _Transaction:
     """A connection in one transaction: committed on success, rolled back on any exception.
 
     Database failures leave it as the API's errors (`Dialect.translate`): an unreachable
-    database is a 503, a statement past its timeout a 400.
+    database is a 503, a statement past its timeout a 400. With a `deadline` (SQLite's reads in
+    `quickly`), no statement runs past it.
     """
 
     def __init__(
-        self, engine: Engine, dialect: Dialect, *, write: bool, single: bool = False
+        self,
+        engine: Engine,
+        dialect: Dialect,
+        *,
+        write: bool,
+        single: bool = False,
+        deadline: float | None = None,
     ) -> None:
         self._engine = engine
         self._dialect = dialect
         self._write = write
         self._single = single
+        self._deadline = deadline
         self._connection: Connection | None = None
+        self._capped: AbstractContextManager[None] | None = None
 
     def __enter__(self) -> Connection:
         try:
@@ -746,11 +841,16 @@ class _Transaction:
         except Exception as exc:
             raise self._dialect.translate(exc) from exc
         self._connection = connection
+        if self._deadline is not None:
+            self._capped = budget.until(connection, self._deadline)
+            self._capped.__enter__()
         return connection
 
     def __exit__(self, _type: object, error: BaseException | None, _tb: object) -> None:
         connection = self._connection
         assert connection is not None
+        if self._capped is not None:
+            self._capped.__exit__(None, None, None)
         try:
             if error is None:
                 connection.commit()
