@@ -1,4 +1,5 @@
-"""`Services.call`: store calls in worker threads, with the request's context, never abandoned."""
+"""`Services.call` and `Services.in_thread`: store calls made on the event loop where SQLite
+answers them at once, in worker threads otherwise, with the request's context, never abandoned."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ def test_a_call_runs_in_another_thread_with_the_callers_context(store: Store) ->
 
     async def request() -> str:
         REQUEST.set("r-1")
-        return await shared.call(REQUEST.get)
+        return await shared.in_thread(REQUEST.get)
 
     assert asyncio.run(request()) == "r-1"
-    assert asyncio.run(shared.call(threading.get_ident)) != threading.get_ident()
+    assert asyncio.run(shared.in_thread(threading.get_ident)) != threading.get_ident()
 
 
 def test_a_cancelled_call_is_waited_for_before_the_cancellation_goes_on(store: Store) -> None:
@@ -40,7 +41,7 @@ def test_a_cancelled_call_is_waited_for_before_the_cancellation_goes_on(store: S
 
     async def request() -> None:
         try:
-            await shared.call(slow)
+            await shared.in_thread(slow)
         except asyncio.CancelledError:
             steps.append("cancelled")
             raise

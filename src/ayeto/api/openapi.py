@@ -15,6 +15,7 @@ from typing import Any, Final
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from ayeto.api.security import SCHEME
 from ayeto.models import INT64_MAX, INT64_MIN, INT64_SCHEMA, NO_NUL, UUID_PATTERN
 from ayeto.patterns import MAX_PATTERN_LENGTH
 from ayeto.query import (
@@ -117,7 +118,8 @@ def document(app: FastAPI) -> dict[str, Any]:
         for path in schema["paths"].values():
             for operation in path.values():
                 operation.get("responses", {}).pop("422", None)
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        schema.setdefault("components", {})["securitySchemes"] = SCHEME
+        components = schema["components"].setdefault("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         components.update(request_schemas())

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from itertools import islice
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from ayeto import query as filters
 from ayeto.api.errors import WWW_AUTHENTICATE
 from ayeto.api.openapi import SAMPLE_FIND, SAMPLE_ID, ref
-from ayeto.api.security import CurrentPrincipal
+from ayeto.api.security import REQUIRED, authorize
 from ayeto.api.services import Services, services
 from ayeto.clock import now_ms
 from ayeto.errors import BadRequest, PayloadTooLarge
 from ayeto.models import UUID_PATTERN, ErrorBody, PublicConversationView
-from ayeto.query import parse_query
+from ayeto.query import parse_query, short
 from ayeto.store import Document, Store
 
 JSON = "application/json"
@@ -91,15 +92,38 @@ def _responses(ok: Any, ok_text: str, *errors: int) -> dict[int | str, Any]:
     return answers
 
 
-EntityId = Annotated[
-    str,
-    Query(
-        description="Conversation ID (a UUID, in any case).",
-        pattern=f"^{UUID_PATTERN}$",
-        json_schema_extra={"format": "uuid"},
-        openapi_examples={"spec": {"summary": "The spec's sample", "value": SAMPLE_ID}},
-    ),
-]
+_ENTITY_ID_TEXT = "Conversation ID (a UUID, in any case)."
+# `get` and `delete` read it themselves (`_entity_id`), as they authorize (see `security`).
+_ENTITY_ID: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "entity_id",
+            "in": "query",
+            "required": True,
+            "description": _ENTITY_ID_TEXT,
+            "schema": {
+                "type": "string",
+                "format": "uuid",
+                "pattern": f"^{UUID_PATTERN}$",
+                "title": "Entity Id",
+                "description": _ENTITY_ID_TEXT,
+            },
+            "examples": {"spec": {"summary": "The spec's sample", "value": SAMPLE_ID}},
+        }
+    ],
+    "security": REQUIRED,
+}
+_UUID = re.compile(UUID_PATTERN)
+
+
+def _entity_id(request: Request) -> str:
+    """The request's `entity_id`, lowercase; BadRequest if it is missing or not a UUID."""
+    value = request.query_params.get("entity_id")
+    if value is None:
+        raise BadRequest("entity_id: query parameter is required")
+    if not _UUID.fullmatch(value):
+        raise BadRequest(f"entity_id: not a UUID: {short(value)}")
+    return value.lower()
 
 
 @router.post(
@@ -114,10 +138,11 @@ EntityId = Annotated[
             # No body (or `null`, as clients that serialize an unset body send it) is `{}`.
             "required": False,
             "content": {JSON: {"schema": ref("DbParams"), "example": SAMPLE_FIND}},
-        }
+        },
+        "security": REQUIRED,
     },
 )
-async def find(request: Request, principal: CurrentPrincipal) -> Response:
+async def find(request: Request) -> Response:
     """Search the caller's conversations with filters, sorting and pagination.
 
     All filters must hold. Without `sort_key` the order is `updated.timestamp` descending; ties are
@@ -125,6 +150,7 @@ async def find(request: Request, principal: CurrentPrincipal) -> Response:
     sorted matches; a large answer is streamed. Its conversations, and their order, are those that
     matched when the request began; one deleted while the answer streams is left out.
     """
+    principal = await authorize(request)
     shared = services(request)
     query = parse_query(await _json_body(request, shared.settings.max_body_bytes))
     # Two batches in one call: one alone is the whole answer, sent with its length.
@@ -141,11 +167,14 @@ async def find(request: Request, principal: CurrentPrincipal) -> Response:
     summary="Get a single conversation",
     operation_id="getConversation",
     responses=_responses(PublicConversationView, "The conversation.", 400, 401, 403, 404, 429, 503),
+    openapi_extra=_ENTITY_ID,
 )
-async def get(request: Request, principal: CurrentPrincipal, entity_id: EntityId) -> Response:
+async def get(request: Request) -> Response:
     """Get one of the caller's conversations by id, and record the access (`accessed`)."""
+    principal = await authorize(request)
+    conversation_id = _entity_id(request)
     shared = services(request)
-    document = await shared.call(shared.store.get, principal.user_id, entity_id.lower(), now_ms())
+    document = await shared.call(shared.store.get, principal.user_id, conversation_id, now_ms())
     return Response(orjson.dumps(document), media_type=JSON)
 
 
@@ -154,11 +183,13 @@ async def get(request: Request, principal: CurrentPrincipal, entity_id: EntityId
     summary="Delete a conversation",
     operation_id="deleteConversation",
     responses=_responses(UUID, "The id of the deleted conversation.", 400, 401, 403, 404, 429, 503),
+    openapi_extra=_ENTITY_ID,
 )
-async def delete(request: Request, principal: CurrentPrincipal, entity_id: EntityId) -> Response:
+async def delete(request: Request) -> Response:
     """Delete one of the caller's conversations with all its messages; answers its id."""
+    principal = await authorize(request)
+    conversation_id = _entity_id(request)
     shared = services(request)
-    conversation_id = entity_id.lower()
     await shared.call(shared.store.delete, principal.user_id, conversation_id)
     return Response(orjson.dumps(conversation_id), media_type=JSON)
 

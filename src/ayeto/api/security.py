@@ -1,14 +1,19 @@
-"""The `uni-api-key` security scheme, as a typed dependency: an endpoint declares the principal.
+"""The `uni-api-key` security scheme: who calls (`authorize`), and how the document says so.
 
-Resolving it also counts the request against its key's rate limit; the answer's `RateLimit` and
+Authorizing a request also counts it against its key's rate limit; the answer's `RateLimit` and
 `RateLimit-Policy` fields are added by `RateLimitHeaders`, so errors after auth carry them too.
+
+The endpoints call `authorize` themselves rather than declaring it as a FastAPI dependency:
+resolving dependencies cost some 50 µs of CPU per request, more than the key's lookup
+(bench/RESULTS.md). The OpenAPI document states the scheme all the same (`SCHEME`, `REQUIRED`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any, Final
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.security import APIKeyHeader
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,8 +34,19 @@ _scheme = APIKeyHeader(
 )
 
 
-async def _principal(request: Request, key: Annotated[str | None, Security(_scheme)]) -> Principal:
+# The scheme as the OpenAPI document's `components.securitySchemes` holds it, and what each
+# endpoint's operation says it requires.
+SCHEME: Final[dict[str, Any]] = {
+    _scheme.scheme_name: jsonable_encoder(_scheme.model, by_alias=True, exclude_none=True)
+}
+REQUIRED: Final[list[dict[str, list[str]]]] = [{_scheme.scheme_name: []}]
+
+
+async def authorize(request: Request) -> Principal:
+    """Who sends `request`, by its `uni-api-key`; Unauthorized if the key does not grant access,
+    RateLimited if the key is over its limit."""
     shared = services(request)
+    key = request.headers.get(HEADER)
     try:
         principal = await shared.call(authenticate, shared.store, key, now_ms())
     except Unauthorized as exc:
@@ -85,6 +101,3 @@ class RateLimitHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_fields)
-
-
-CurrentPrincipal = Annotated[Principal, Depends(_principal)]
