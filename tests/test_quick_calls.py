@@ -111,7 +111,8 @@ def test_a_write_never_runs_on_the_loop(sql: SqlStore) -> None:
 
     assert on_the_loop(shared, touch) == (None, False)
     found = sql.key_by_digest(digest(plain_key))
-    assert found is not None and found.last_used_at == NOW
+    assert found is not None
+    assert found.last_used_at == NOW
 
 
 def test_a_get_hands_its_stamp_to_the_writer_and_answers_once_it_is_committed(

@@ -193,6 +193,9 @@ class SqlStore:
         self._inline = inline if inline_read_ms > 0 else None
         self._inline_seconds = inline_read_ms / 1000
         self._inline_lock = threading.Lock()
+        # Its connection, kept checked out: taking it from the pool and giving it back for each
+        # read would cost more than many of the reads.
+        self._held: Connection | None = None
         # Per thread: whether it is inside `quickly`, and how far that goes (see `_Quick`).
         self._local = threading.local()
         # The budget of a statement that reads every message for a regex (`_scan`); None: the
@@ -477,18 +480,25 @@ class SqlStore:
         """
         import sqlite3
 
+        quick = self._quick() is not None
         try:
-            connection = self._readers().raw_connection()
+            pooled = None if quick else self.engine.raw_connection()
         except Exception as exc:
             raise self.dialect.translate(exc) from exc
         try:
-            cursor = connection.driver_connection.cursor()  # type: ignore[union-attr]
+            driver = (
+                self._inline_connection().connection.driver_connection
+                if pooled is None
+                else pooled.driver_connection
+            )
+            cursor = driver.cursor()  # type: ignore[union-attr]
             return cursor.execute(sql, values).fetchone()
         except sqlite3.Error as exc:
             error = DBAPIError.instance(sql, values, exc, sqlite3.Error)
             raise self.dialect.translate(error) from exc
         finally:
-            connection.close()
+            if pooled is not None:
+                pooled.close()
 
     def list_keys(self, user_id: str | None = None) -> list[ApiKey]:
         statement = select(*_KEY_COLUMNS).order_by(api_keys.c.created_at, api_keys.c.id)
@@ -554,13 +564,25 @@ class SqlStore:
         self.engine.dispose()
         self.writer.dispose()
         if self._inline is not None:
+            with self._inline_lock:
+                if self._held is not None:
+                    self._held.close()
+                    self._held = None
             self._inline.dispose()
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _readers(self) -> Engine:
-        """The engine of this thread's reads: `quickly`'s one connection within it."""
-        return self.engine if self._inline is None or not self._quick() else self._inline
+    def _inline_connection(self) -> Connection:
+        """`quickly`'s connection (only ever used with `_inline_lock` held)."""
+        if self._held is None or self._held.invalidated:
+            assert self._inline is not None
+            if self._held is not None:
+                self._held.close()
+            try:
+                self._held = self._inline.connect()
+            except Exception as exc:
+                raise self.dialect.translate(exc) from exc
+        return self._held
 
     def _quick(self) -> _Quick | None:
         quick: _Quick | None = getattr(self._local, "quick", None)
@@ -572,9 +594,12 @@ class SqlStore:
         quick = self._quick()
         if quick is None:
             return _Transaction(self.engine, self.dialect, write=False, single=single)
-        assert self._inline is not None
         return _Transaction(
-            self._inline, self.dialect, write=False, single=single, deadline=quick.deadline
+            self._inline_connection(),
+            self.dialect,
+            write=False,
+            single=single,
+            deadline=quick.deadline,
         )
 
     def _write(self, *, single: bool = False) -> _Transaction:
@@ -814,13 +839,14 @@ class _Transaction:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | Connection,
         dialect: Dialect,
         *,
         write: bool,
         single: bool = False,
         deadline: float | None = None,
     ) -> None:
+        # A Connection is one kept checked out (`SqlStore._held`): used, and left open.
         self._engine = engine
         self._dialect = dialect
         self._write = write
@@ -831,7 +857,8 @@ class _Transaction:
 
     def __enter__(self) -> Connection:
         try:
-            connection = self._engine.connect()
+            engine = self._engine
+            connection = engine if isinstance(engine, Connection) else engine.connect()
             options = self._dialect.single if self._single else {}
             if self._write:
                 connection = connection.execution_options(write=True, **options)
@@ -861,7 +888,8 @@ class _Transaction:
                 raise self._dialect.translate(exc) from exc
             # The connection failed along with the work; the first error is the one to report.
         finally:
-            connection.close()
+            if not isinstance(self._engine, Connection):
+                connection.close()
         if (
             isinstance(error, Exception)
             and (translated := self._dialect.translate(error)) is not error
