@@ -231,6 +231,11 @@ MISTAKES = {
         f"error: AYETO_REDIS_URL takes {REDIS_FORMS}, not 'http://cache:6379'",
         env={"AYETO_REDIS_URL": "http://cache:6379"},
     ),
+    "inline read budget past its bound": Mistake(
+        ("keys", "list"),
+        "error: AYETO_DB_INLINE_READ_MS takes a whole number from 0 to 1000, not '5000'",
+        env={"AYETO_DB_INLINE_READ_MS": "5000"},
+    ),
     "pool timeout": Mistake(
         ("import", "-"),
         "error: AYETO_DB_POOL_TIMEOUT takes a number of seconds above 0, not '0'",
