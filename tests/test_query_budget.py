@@ -20,6 +20,7 @@ from ayeto.config import ConnectionOptions, Settings
 from ayeto.errors import QUERY_TIMEOUT, QueryTimeout
 from ayeto.query import FIELDS, MAX_FILTERS, Condition, Op, Query
 from ayeto.store import SqlStore, Store, dialects, open_store
+from ayeto.store.sql import BATCH
 from tests.factories import ALICE, conversation, message
 
 FIND = "/api/v3/conversation/find"
@@ -170,6 +171,36 @@ def test_sqlite_times_only_the_reads(sqlite_url: str) -> None:
                 assert isinstance(raw, sqlite3.Connection)
                 assert raw.clock.seconds == seconds
                 assert (raw.clock.deadline < math.inf) is (seconds < math.inf)
+    finally:
+        store.close()
+
+
+def test_a_later_batch_past_the_budget_is_a_query_timeout(sqlite_url: str) -> None:
+    """Each batch of a streamed answer has the budget (`budget`): the first batch is read within
+    it, and the next, past it, is refused as a read past it at once is."""
+    cheap = "".join(f"word 1 word {n}q " for n in range(MAX_FILTERS))
+    # Newest first: a batch of conversations whose messages the patterns search in no time, then
+    # the ones they search for seconds.
+    store = open_store(sqlite_url, ConnectionOptions(statement_timeout_ms=TINY_BUDGET_MS))
+    try:
+        store.upsert(
+            conversation(
+                ALICE,
+                updated={"user_id": ALICE, "timestamp": 2_000_000_000_000 - n},
+                messages=[message(content=cheap if n < BATCH else CONTENT)],
+            )
+            for n in range(BATCH + CONVERSATIONS)
+        )
+        # Ten patterns: the first batch takes some 10 ms, the next some 200 (a hundred megabytes
+        # of search).
+        heavy = replace(HEAVY_QUERY, conditions=HEAVY_QUERY.conditions[:10])
+        first = replace(heavy, limit=BATCH)
+        assert sum(len(batch) for batch in store.find(ALICE, first)) == BATCH
+        with pytest.raises(QueryTimeout) as refused:
+            list(store.find(ALICE, heavy))
+        assert refused.value.detail == QUERY_TIMEOUT
+        # The interrupted connection answers the next read.
+        assert store.count(ALICE, Query()) == BATCH + CONVERSATIONS
     finally:
         store.close()
 

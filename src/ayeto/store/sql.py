@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import functools
 import operator
+import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import islice
 from typing import Any, ParamSpec, TypeVar
@@ -32,8 +33,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, UnaryExpression
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from ayeto.errors import (
     Forbidden,
@@ -208,6 +211,16 @@ class SqlStore:
         # from its pool, so there each call keeps its own: measured with `get`, batching there
         # was no cheaper per call than one statement each (bench/RESULTS.md).
         self._batch = GroupCommit(self._write) if dialect.name == "sqlite" else None
+        self._count_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_count)
+        # SQLite's statements as its driver runs them (`_rows`), compiled once each: the page
+        # statements of as many shapes as are kept above, and the few of a fixed shape.
+        self._driver_statement = (
+            functools.lru_cache(maxsize=2 * _SHAPES + 8)(
+                functools.partial(_DriverStatement, dialect=engine.dialect)
+            )
+            if dialect.name == "sqlite"
+            else None
+        )
         self._key_by_digest_sql = (
             str(_KEY_BY_DIGEST.compile(dialect=engine.dialect))
             if dialect.name == "sqlite"
@@ -263,11 +276,12 @@ class SqlStore:
             return
         with self._read() as connection, self._planned(connection, query):
             shape, values = self._page(connection, owner, query)
-            with self._scan(connection, query, shape):
-                pages = connection.execute(
-                    self._page_of_shape(shape), values, execution_options=_STREAMING
-                ).partitions(BATCH)
-                first = _documents(connection, owner, next(pages, []))
+            statement = self._page_of_shape(shape)
+            with (
+                self._scan(connection, query, shape),
+                self._batches(connection, statement, values) as pages,
+            ):
+                first = self._documents(connection, owner, next(pages, []))
                 later = [row[0] for page in pages for row in page]
         if first:
             yield first
@@ -278,9 +292,9 @@ class SqlStore:
     def _by_ids(self, owner: str, ids: list[str]) -> list[Document]:
         """The owner's conversations with these ids, in this order; deleted ones are left out."""
         with self._read() as connection:
-            rows = connection.execute(_BY_IDS, {"owner": owner, "ids": ids})
+            rows = self._rows(connection, _BY_IDS, {"owner": owner, "ids": ids})
             found = {row[0]: row for row in rows}
-            return _documents(connection, owner, [found[id_] for id_ in ids if id_ in found])
+            return self._documents(connection, owner, [found[id_] for id_ in ids if id_ in found])
 
     def page_statement(self, owner: str, query: Query) -> Select[Any]:
         """The query behind a `find` page, values bound: with its messages where `find` reads
@@ -297,8 +311,7 @@ class SqlStore:
     def count(self, owner: str, query: Query) -> int:
         with self._read(single=True) as connection:
             shape, values = self._page(connection, owner, query)
-            counted = select(func.count()).select_from(conversations).where(*self._where(shape))
-            return int(connection.execute(counted, values).scalar_one())
+            return int(self._rows(connection, self._count_of_shape(shape), values)[0][0])
 
     def models(self, owner: str) -> list[str]:
         with self._read(single=True) as connection:
@@ -317,10 +330,11 @@ class SqlStore:
             return _threads(rows)[0]
 
         def stamp(connection: Connection) -> Document:
-            row = connection.execute(_GET, values).one_or_none()
-            if row is None:
+            # At most one row: (owner_id, id) is the key.
+            rows = self._rows(connection, _GET, values)
+            if not rows:
                 raise _missing(connection, conversation_id)
-            return _documents(connection, owner, [row])[0]
+            return self._documents(connection, owner, rows)[0]
 
         return self._small_write(stamp)
 
@@ -383,7 +397,7 @@ class SqlStore:
         with self._write() as connection:
             ids = [document["id"] for document in documents]
             rows = connection.execute(_BY_IDS, {"owner": user, "ids": ids}).all()
-            stored = {d["id"]: orjson.dumps(d) for d in _documents(connection, user, rows)}
+            stored = {d["id"]: orjson.dumps(d) for d in self._documents(connection, user, rows)}
             changed = [d for d in documents if stored.get(d["id"]) != orjson.dumps(d)]
             for chunk in _batched(changed, _CHUNK):
                 _replace(connection, self.dialect, chunk)
@@ -422,7 +436,7 @@ class SqlStore:
                 for row in page:
                     by_owner[row.owner_id].append(row)
                 for owner_id, rows in by_owner.items():
-                    yield from _documents(connection, owner_id, rows)
+                    yield from self._documents(connection, owner_id, rows)
 
     # -- periodic jobs ---------------------------------------------------------------------------
 
@@ -478,8 +492,6 @@ class SqlStore:
         autocommit, SQLite reads it from one snapshot. Within `quickly` it runs on `quickly`'s
         connection, without a deadline: it reads one row by a unique index.
         """
-        import sqlite3
-
         quick = self._quick() is not None
         try:
             pooled = None if quick else self.engine.raw_connection()
@@ -499,6 +511,41 @@ class SqlStore:
         finally:
             if pooled is not None:
                 pooled.close()
+
+    def _rows(
+        self, connection: Connection, statement: ExecutableReturnsRows, values: Mapping[str, Any]
+    ) -> Sequence[Any]:
+        """Every row of `statement`; on SQLite straight from its driver, as tuples (`_Driver`)."""
+        if self._driver_statement is None:
+            return connection.execute(statement, values).all()
+        sql, parameters = self._driver_statement(statement).bound(values)
+        with _Driver(connection.connection.driver_connection, sql, parameters) as cursor:
+            return cursor.fetchall()
+
+    @contextmanager
+    def _batches(
+        self, connection: Connection, statement: ExecutableReturnsRows, values: Mapping[str, Any]
+    ) -> Iterator[Iterator[Sequence[Any]]]:
+        """The rows of `statement` in batches of `BATCH`, each read as it is taken (from a
+        server-side cursor where the database has one), within the block."""
+        if self._driver_statement is None:
+            result = connection.execute(statement, values, execution_options=_STREAMING)
+            yield result.partitions(BATCH)
+            return
+        sql, parameters = self._driver_statement(statement).bound(values)
+        with _Driver(connection.connection.driver_connection, sql, parameters) as cursor:
+            # Each `fetchmany` starts the statement's clock again (`budget._Cursor`).
+            yield iter(functools.partial(cursor.fetchmany, BATCH), [])
+
+    def _documents(self, connection: Connection, owner: str, rows: Sequence[Any]) -> list[Document]:
+        """Response documents for `rows` of one owner, with their messages from a single query."""
+        if not rows:
+            return []
+        thread: dict[str, list[Document]] = {row[0]: [] for row in rows}
+        values = {"owner": owner, "ids": list(thread)}
+        for row in self._rows(connection, _MESSAGES, values):
+            thread[row[0]].append(_message(row[1:]))
+        return [_conversation(row, thread[row[0]]) for row in rows]
 
     def list_keys(self, user_id: str | None = None) -> list[ApiKey]:
         statement = select(*_KEY_COLUMNS).order_by(api_keys.c.created_at, api_keys.c.id)
@@ -692,6 +739,9 @@ class SqlStore:
                 )
             )
         return [_C.owner_id == _OWNER, *clauses] if owned else clauses
+
+    def _build_count(self, shape: _Shape) -> Select[Any]:
+        return select(func.count()).select_from(conversations).where(*self._where(shape))
 
     def _build_joined(self, shape: _Shape) -> Select[Any]:
         """The page of `shape` with its messages: a row per message, or one without any."""
@@ -920,15 +970,93 @@ def _missing(connection: Connection, conversation_id: str) -> Exception:
     return Forbidden(f"conversation {conversation_id} belongs to another user")
 
 
-def _documents(connection: Connection, owner: str, rows: Sequence[Any]) -> list[Document]:
-    """Response documents for `rows` of one owner, with their messages from a single query."""
-    if not rows:
-        return []
-    thread: dict[str, list[Document]] = {row[0]: [] for row in rows}
-    values = {"owner": owner, "ids": list(thread)}
-    for row in connection.execute(_MESSAGES, values):
-        thread[row[0]].append(_message(row[1:]))
-    return [_conversation(row, thread[row[0]]) for row in rows]
+class _DriverStatement:
+    """A statement compiled once for SQLite's driver (`_Driver`): its SQL, and its parameters
+    from a dict of values, in their order (the driver's `?` placeholders).
+
+    SQLAlchemy's execution of a statement, its result and row objects cost several times what
+    SQLite takes to run the statements of a request. Only statements whose values and columns
+    SQLAlchemy passes through unconverted (text, integers) are run so: the driver's rows are then
+    the values SQLAlchemy's would hold. Values stay bound, those bound in the statement too. An
+    expanding parameter (`IN` a list) has a placeholder per item, its SQL kept per length:
+    measured faster than one JSON array read by `json_each`, the most for one item (`get`).
+    """
+
+    __slots__ = ("_bound", "_expanding", "_names", "_sql", "_sql_for")
+
+    def __init__(self, statement: ExecutableReturnsRows, dialect: SqlDialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        binds = compiled.binds
+        converted = [
+            bind.key for bind in binds.values() if bind.type.bind_processor(dialect) is not None
+        ] + [
+            str(column)
+            for column in statement.exported_columns
+            if column.type.result_processor(dialect, None) is not None
+        ]
+        if dialect.paramstyle != "qmark" or compiled.literal_execute_params or converted:
+            raise ValueError(f"not for SQLite's driver as it is: {converted or statement}")
+        self._names = tuple(compiled.positiontup or ())
+        # A value bound in the statement itself (not one of `values`'): bound as SQLAlchemy would.
+        self._bound = {
+            name: bind.effective_value for name, bind in binds.items() if not bind.required
+        }
+        self._expanding = frozenset(bind.key for bind in compiled.post_compile_params)
+        self._sql = compiled.string
+        self._sql_for = functools.lru_cache(maxsize=BATCH)(self._expand)
+
+    def _expand(self, lengths: tuple[int, ...]) -> str:
+        sql = self._sql
+        for name, length in zip(
+            (name for name in self._names if name in self._expanding), lengths, strict=True
+        ):
+            sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * length), 1)
+        return sql
+
+    def bound(self, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL and the driver's parameters for `values` (by the statement's names)."""
+        if self._bound:
+            values = {**self._bound, **values}
+        if not self._expanding:
+            return self._sql, [values[name] for name in self._names]
+        parameters: list[Any] = []
+        lengths = []
+        for name in self._names:
+            if name in self._expanding:
+                items = values[name]
+                parameters.extend(items)
+                lengths.append(len(items))
+            else:
+                parameters.append(values[name])
+        return self._sql_for(tuple(lengths)), parameters
+
+
+class _Driver:
+    """A cursor of SQLite's driver `connection` that has executed `sql`: budget's `_Cursor`, so
+    the statement, and each `fetchmany`, start the clock. Within, the driver's errors are raised
+    as SQLAlchemy raises them (`Dialect.translate` reads those); the cursor is closed after.
+
+    A class, not a generator: `@contextmanager` costs 2 µs a statement.
+    """
+
+    __slots__ = ("_cursor", "_parameters", "_sql")
+
+    def __init__(self, connection: Any, sql: str, parameters: Sequence[Any]) -> None:
+        self._cursor: sqlite3.Cursor = connection.cursor()
+        self._sql = sql
+        self._parameters = parameters
+
+    def __enter__(self) -> sqlite3.Cursor:
+        try:
+            return self._cursor.execute(self._sql, self._parameters)
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def __exit__(self, _type: object, error: BaseException | None, _tb: object) -> None:
+        self._cursor.close()
+        if isinstance(error, sqlite3.Error):
+            raise DBAPIError.instance(self._sql, self._parameters, error, sqlite3.Error) from error
 
 
 def _threads(rows: Iterable[Any]) -> list[Document]:
