@@ -14,12 +14,13 @@ from collections.abc import Callable, Coroutine, Iterator
 
 import httpx
 import pytest
+from limits.aio.storage import MemoryStorage
 from starlette.testclient import TestClient
 
 from ayeto.api import create_app
 from ayeto.auth import create_key
 from ayeto.config import Settings
-from ayeto.ratelimit import RateLimiter, SharedStorage, parse_limits
+from ayeto.ratelimit import SWEEP_SECONDS, RateLimiter, SharedStorage, parse_limits
 from ayeto.store import Store
 from tests.factories import ALICE, BOB
 from tests.processes import free_port, new_key, redis_server, serving
@@ -343,3 +344,37 @@ def test_concurrent_invalid_keys_from_one_client_get_no_more_guesses(sqlite_url:
     # 10 free, then delays summing to 3.15 s for the next 6: at most 17 within the 4 s.
     assert 10 <= statuses[401] <= 17
     assert set(statuses) == {401}
+
+
+# -- the process's memory counts -----------------------------------------------------------------
+
+
+def test_the_memory_counts_are_swept_at_most_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    sweeps: list[float] = []
+    # The library's own hook, which the storage overrides: were it renamed, the override would
+    # silently stop working, and this would fail.
+    library = vars(MemoryStorage)["_MemoryStorage__schedule_expiry"]
+
+    async def counted(self: MemoryStorage) -> None:
+        sweeps.append(time.monotonic())
+        await library(self)
+
+    monkeypatch.setattr(MemoryStorage, "_MemoryStorage__schedule_expiry", counted)
+    storage = SharedStorage()
+    limiter = RateLimiter("5/second", storage)
+
+    async def scenario() -> None:
+        verdicts = [await limiter.hit("a") for _ in range(100)]
+        assert [v.allowed for v in verdicts] == [True] * 5 + [False] * 95
+        assert len(sweeps) == 1
+        # Expired entries still go, at the next sweep a second later.
+        await asyncio.sleep(1.1)
+        storage.memory.swept_at -= SWEEP_SECONDS
+        assert (await limiter.hit("b")).allowed
+        assert len(sweeps) == 2
+        assert storage.memory.timer is not None
+        await storage.memory.timer
+        assert [key for key in storage.memory.events if "/a/" in key] == []
+        assert [key for key in storage.memory.events if "/b/" in key] != []
+
+    asyncio.run(scenario())
