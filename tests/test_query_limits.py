@@ -43,9 +43,10 @@ def test_the_statement_caches_stay_bounded(store: Store) -> None:
     # The store keeps exactly its capacity of shapes, the most recent ones.
     assert store._page_of_shape.cache_info().currsize == _SHAPES
     if store._driver_statement is not None:
-        # SQLite's driver runs them, compiled once each: as many as the shapes kept, and the
-        # statements of a fixed shape (messages).
-        assert _SHAPES < store._driver_statement.cache_info().currsize <= 2 * _SHAPES + 8
+        # SQLite's driver runs them, each compiled once: its cache of them fills to its bound
+        # and no further.
+        compiled_for_driver = store._driver_statement.cache_info()
+        assert compiled_for_driver.currsize == compiled_for_driver.maxsize == 2 * _SHAPES + 8
         return
     # SQLAlchemy's cache prunes back to its capacity once it holds half as many again.
     compiled = store.engine._compiled_cache

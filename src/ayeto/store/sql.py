@@ -221,11 +221,6 @@ class SqlStore:
             if dialect.name == "sqlite"
             else None
         )
-        self._key_by_digest_sql = (
-            str(_KEY_BY_DIGEST.compile(dialect=engine.dialect))
-            if dialect.name == "sqlite"
-            else None
-        )
 
     # -- calls on the event loop ------------------------------------------------------------------
 
@@ -477,21 +472,23 @@ class SqlStore:
             )
 
     def key_by_digest(self, digest: str) -> ApiKey | None:
-        if self._key_by_digest_sql is not None:
-            row = self._sqlite_row(self._key_by_digest_sql, (digest,))
+        if self._driver_statement is not None:
+            row = self._sqlite_row(_KEY_BY_DIGEST, {"digest": digest})
         else:
             with self._read(single=True) as connection:
                 row = connection.execute(_KEY_BY_DIGEST, {"digest": digest}).one_or_none()
         return None if row is None else _key(row)
 
-    def _sqlite_row(self, sql: str, values: tuple[Any, ...]) -> Any:
-        """The one row of a one-statement read, straight from a pooled SQLite connection.
+    def _sqlite_row(self, statement: ExecutableReturnsRows, values: Mapping[str, Any]) -> Any:
+        """The first row of a one-statement read, straight from a pooled SQLite connection.
 
         Every request looks its key up, and SQLAlchemy's execution and its transaction cost
         several times SQLite's own lookup. One SELECT needs no transaction around it: in
         autocommit, SQLite reads it from one snapshot. Within `quickly` it runs on `quickly`'s
         connection, without a deadline: it reads one row by a unique index.
         """
+        assert self._driver_statement is not None
+        sql, parameters = self._driver_statement(statement).bound(values)
         quick = self._quick() is not None
         try:
             pooled = None if quick else self.engine.raw_connection()
@@ -503,11 +500,10 @@ class SqlStore:
                 if pooled is None
                 else pooled.driver_connection
             )
-            cursor = driver.cursor()  # type: ignore[union-attr]
-            return cursor.execute(sql, values).fetchone()
-        except sqlite3.Error as exc:
-            error = DBAPIError.instance(sql, values, exc, sqlite3.Error)
-            raise self.dialect.translate(error) from exc
+            with _Driver(driver, sql, parameters) as cursor:
+                return cursor.fetchone()
+        except DBAPIError as exc:
+            raise self.dialect.translate(exc) from exc
         finally:
             if pooled is not None:
                 pooled.close()
