@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -29,9 +28,8 @@ from ayeto.config import Settings
 from ayeto.store import Store, open_store
 
 MIDDLEWARES = {
-    "request ids": "CorrelationIdMiddleware",
-    "access log and request metrics": "AccessLog",
-    "rate-limit header fields": "RateLimitHeaders",
+    "request ids, access log, request metrics and rate-limit fields": "Tracing",
+    "the endpoints called directly (`routes.Direct`)": "Direct",
 }
 
 
@@ -87,14 +85,6 @@ def _name(middleware: Any) -> str:
     return str(middleware.cls.__name__)
 
 
-def uuid4_ids(app: FastAPI) -> FastAPI:
-    """`app` with request ids from `uuid4` (the kernel's randomness), as before."""
-    for middleware in app.user_middleware:
-        if _name(middleware) == "CorrelationIdMiddleware":
-            middleware.kwargs["generator"] = lambda: uuid.uuid4().hex
-    return app
-
-
 def dropping(store: Store, settings: Settings, name: str) -> Callable[[], FastAPI]:
     return lambda: without(create_app(store, settings), name)
 
@@ -113,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
         "without metrics (`AYETO_METRICS=off`)": lambda: create_app(
             store, Settings(rate_limit=run.UNLIMITED, metrics="off")
         ),
-        "request ids from `uuid4`": lambda: uuid4_ids(create_app(store, settings)),
         **{
             f"without {what}": dropping(store, settings, name) for what, name in MIDDLEWARES.items()
         },

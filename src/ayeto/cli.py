@@ -438,7 +438,7 @@ def serve(
         AYETO_MAX_HEADER_BYTES=str(max_header_bytes),
         AYETO_LIMIT_CONCURRENCY=str(limit_concurrency),
     )
-    with _shared_metrics(address):
+    with _metrics_served(address, workers):
         uvicorn.run(
             "ayeto.api.app:app_from_env",
             factory=True,
@@ -476,27 +476,34 @@ def _check_connections(store: Store, workers: int) -> None:
 
 
 @contextmanager
-def _shared_metrics(address: tuple[str, int] | None) -> Iterator[None]:
-    """Metrics every worker adds to, in a fresh directory removed at exit; served at `address`.
+def _metrics_served(address: tuple[str, int] | None, workers: int) -> Iterator[None]:
+    """The workers' metrics, served at `address` too when there is one (see `ayeto.metrics`).
 
-    A directory left by an earlier run would add its counts to this one's.
+    Several workers add to files in a fresh directory, removed at exit (a directory left by an
+    earlier run would add its counts to this one's); one worker, this very process, keeps them in
+    memory.
     """
     import shutil
     import tempfile
 
-    from ayeto.metrics import multiprocess_registry, share_between_processes
+    from ayeto.metrics import multiprocess_registry, process_registry, share_between_processes
 
-    directory = Path(tempfile.mkdtemp(prefix="ayeto-metrics-"))
-    share_between_processes(directory)
+    directory = None
+    registry = process_registry()
+    if workers > 1:
+        directory = Path(tempfile.mkdtemp(prefix="ayeto-metrics-"))
+        share_between_processes(directory)
+        registry = multiprocess_registry(directory)
     try:
         if address is not None:
             # A thread of this, the supervising, process: it outlives any worker.
             from prometheus_client import start_http_server
 
-            start_http_server(address[1], address[0], multiprocess_registry(directory))
+            start_http_server(address[1], address[0], registry)
         yield
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @app.command("demo")

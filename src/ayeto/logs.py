@@ -43,8 +43,7 @@ def config(level: str, style: str) -> dict[str, Any]:
         "stream": "ext://sys.stderr",
     }
     request_id = {"()": CorrelationIdFilter, "default_value": None if style == "json" else "-"}
-    # asgi_correlation_id warns when it replaces a client's request id.
-    loggers = ("ayeto", "uvicorn", "uvicorn.error", "uvicorn.access", "asgi_correlation_id")
+    loggers = ("ayeto", "uvicorn", "uvicorn.error", "uvicorn.access")
     return {
         "version": 1,
         "disable_existing_loggers": False,

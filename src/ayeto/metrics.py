@@ -1,9 +1,11 @@
 """What operators watch: Prometheus metrics of requests, keys, the database and `find`.
 
 `Metrics` records nothing (`AYETO_METRICS=off`); `Prometheus` records into prometheus-client.
-`ayeto serve` runs prometheus-client in its multiprocess mode: it points PROMETHEUS_MULTIPROC_DIR
-at a fresh directory before any worker starts, every worker writes its samples to files there,
-and a scrape of any worker (or of the separate metrics address) adds up the files of all of them.
+`ayeto serve --workers N` (N > 1) runs prometheus-client in its multiprocess mode: it points
+PROMETHEUS_MULTIPROC_DIR at a fresh directory before any worker starts, every worker writes its
+samples to files there, and a scrape of any worker (or of the separate metrics address) adds up the
+files of all of them. One worker keeps its samples in memory (`process_registry`): a sample
+written to a shared file cost some 15 µs more per request (bench/RESULTS.md).
 Labels are bounded: a route template, a status, an operation, a kind; never an id, key or path.
 """
 
@@ -247,6 +249,13 @@ def timed(call: F) -> F:
             self.metrics.store_call(operation, time.perf_counter() - start)
 
     return cast(F, timed_call)
+
+
+@functools.cache
+def process_registry() -> CollectorRegistry:
+    """The registry of the application served in this process; with one worker, the separate
+    metrics address (`ayeto serve --metrics`, a thread of the same process) reads it."""
+    return CollectorRegistry()
 
 
 def share_between_processes(directory: Path) -> None:

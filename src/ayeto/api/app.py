@@ -9,14 +9,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry
 from starlette.responses import RedirectResponse, Response
 
 from ayeto import __version__
-from ayeto.api import errors, openapi, security, tracing
-from ayeto.api.routes import JSON, router
+from ayeto.api import errors, openapi, routes, tracing
+from ayeto.api.routes import JSON
 from ayeto.api.services import Services, services
 from ayeto.config import Settings
-from ayeto.metrics import CONTENT_TYPE, Metrics, Prometheus
+from ayeto.metrics import CONTENT_TYPE, Metrics, Prometheus, process_registry
 from ayeto.retention import Retention
 from ayeto.store import Store, open_store
 
@@ -29,10 +30,13 @@ header. A key sees only the conversations of the user it belongs to. Every error
 """
 
 
-def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
-    """The API over `store`; the store is closed when the application shuts down."""
+def create_app(
+    store: Store, settings: Settings | None = None, registry: CollectorRegistry | None = None
+) -> FastAPI:
+    """The API over `store`, its metrics in `registry` (a new one by default); the store is closed
+    when the application shuts down."""
     settings = settings or Settings()
-    metrics = Metrics() if settings.metrics == "off" else Prometheus()
+    metrics = Metrics() if settings.metrics == "off" else Prometheus(registry)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -59,9 +63,8 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.services = Services.of(store, settings, metrics)
-    app.include_router(router)
+    routes.install(app)
     errors.install(app)
-    security.install(app)
     tracing.install(app, metrics)
 
     @app.get("/", include_in_schema=False)
@@ -103,4 +106,5 @@ def create_app(store: Store, settings: Settings | None = None) -> FastAPI:
 def app_from_env() -> FastAPI:
     """The application as `ayeto serve` runs it in each worker: settings from the environment."""
     settings = Settings.from_env()
-    return create_app(open_store(settings.database_url, settings.connection), settings)
+    store = open_store(settings.database_url, settings.connection)
+    return create_app(store, settings, process_registry())

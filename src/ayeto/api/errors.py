@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -32,14 +33,6 @@ def error_response(status: int, detail: str, headers: dict[str, str] | None = No
         headers=headers,
         media_type="application/json",
     )
-
-
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(AyetoError, _ayeto_error)
-    app.add_exception_handler(RequestValidationError, _invalid_parameters)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(ClientDisconnect, _client_gone)
-    app.add_exception_handler(Exception, _unexpected)
 
 
 async def _ayeto_error(request: Request, exc: Exception) -> Response:
@@ -94,3 +87,26 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(
         500, f"internal server error (request id {request_id})", {tracing.HEADER: request_id}
     )
+
+
+_HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
+    AyetoError: _ayeto_error,
+    RequestValidationError: _invalid_parameters,
+    HTTPException: _http_error,
+    ClientDisconnect: _client_gone,
+    Exception: _unexpected,
+}
+
+
+def install(app: FastAPI) -> None:
+    for kind, handler in _HANDLERS.items():
+        app.add_exception_handler(kind, handler)
+
+
+async def answer(request: Request, exc: Exception) -> Response:
+    """The answer to `exc`, raised while serving `request`, from the handler the framework would
+    pick (the nearest class in its MRO): for endpoints called outside it (`routes.Direct`)."""
+    for kind in type(exc).__mro__:
+        if (handler := _HANDLERS.get(kind)) is not None:
+            return await handler(request, exc)
+    raise exc

@@ -1,7 +1,7 @@
 """The `uni-api-key` security scheme: who calls (`authorize`), and how the document says so.
 
 Authorizing a request also counts it against its key's rate limit; the answer's `RateLimit` and
-`RateLimit-Policy` fields are added by `RateLimitHeaders`, so errors after auth carry them too.
+`RateLimit-Policy` fields are added by `tracing.Tracing`, so errors after auth carry them too.
 
 The endpoints call `authorize` themselves rather than declaring it as a FastAPI dependency:
 resolving dependencies cost some 50 µs of CPU per request, more than the key's lookup
@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.security import APIKeyHeader
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ayeto.api import tracing
 from ayeto.api.services import services
@@ -68,36 +66,9 @@ async def refused(request: Request, error: Unauthorized) -> None:
 
 async def admit(request: Request, key_id: str, rate_limit: str | None) -> None:
     """Count the request against its valid key's rate limit (RateLimited past it); the answer,
-    whatever it is, then carries the limit's fields (`RateLimitHeaders`)."""
+    whatever it is, then carries the limit's fields (`tracing.Tracing`)."""
     tracing.identify(request, key_id)
     verdict = await services(request).limiter.hit(key_id, rate_limit)
     request.state.rate_limit_headers = verdict.headers
     if not verdict.allowed:
         raise verdict.error()
-
-
-def install(app: FastAPI) -> None:
-    app.add_middleware(RateLimitHeaders)
-
-
-class RateLimitHeaders:
-    """Adds the rate-limit fields of the request's key to its answer, whatever its status."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_fields(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                fields = scope.get("state", {}).get("rate_limit_headers")
-                if fields:
-                    headers = MutableHeaders(scope=message)
-                    for name, value in fields.items():
-                        headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_fields)

@@ -11,14 +11,16 @@ import logging
 import random
 import re
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ayeto.metrics import Metrics
+from ayeto.query import short
 
 HEADER = "X-Request-ID"
 
@@ -33,11 +35,8 @@ log = logging.getLogger("ayeto.access")
 
 
 def install(app: FastAPI, metrics: Metrics) -> None:
-    app.add_middleware(AccessLog, metrics=metrics)
-    # Added last, so it runs first: the access log line is written with the id already set.
-    app.add_middleware(
-        CorrelationIdMiddleware, header_name=HEADER, validator=is_sane, generator=new_request_id
-    )
+    # Added after the other middleware, so it runs first: every log line is written with the id.
+    app.add_middleware(Tracing, metrics=metrics)
 
 
 def new_request_id() -> str:
@@ -64,9 +63,16 @@ def identify(request: Request, key_id: str) -> None:
     request.state.key_id = key_id
 
 
-class AccessLog:
-    """One log line per request, when its response is complete (a streamed one included), and its
-    status and duration in the metrics."""
+class Tracing:
+    """Every request's id (set for the log lines written meanwhile, and on its answer), its access
+    log line when its response is complete (a streamed one included), its status and duration in
+    the metrics, and, once its key is known, the key's rate-limit fields on the answer, whatever
+    its status (`security.admit`).
+
+    One layer rather than one for each: each layer wraps `send` and rewrites the answer's head,
+    a fixed cost on every request (bench/RESULTS.md). The id is `asgi_correlation_id`'s context
+    variable, which `ayeto.logs` puts on every line.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -77,22 +83,55 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        request_id = _incoming(scope)
+        correlation_id.set(request_id)
         # An application that fails before answering leaves the server to answer 500.
         status = 500
 
-        async def sent(message: Message) -> None:
+        async def traced(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = _head(message.get("headers", ()), scope, request_id)
             await send(message)
 
         self.metrics.request_started()
         try:
-            await self.app(scope, receive, sent)
+            await self.app(scope, receive, traced)
         finally:
             seconds = time.perf_counter() - start
             self.metrics.request_finished(scope, status, seconds)
             _write(scope, status, seconds)
+
+
+_ID_FIELD = HEADER.lower().encode()
+
+
+def _incoming(scope: Scope) -> str:
+    """The request's own id when it sent a sane one, else a new one."""
+    for name, value in scope["headers"]:
+        if name == _ID_FIELD:
+            incoming: str = value.decode("latin-1")
+            if is_sane(incoming):
+                return incoming
+            new = new_request_id()
+            log.warning("request id %r is not one; replaced by %s", short(incoming), new)
+            return new
+    return new_request_id()
+
+
+def _head(
+    fields: Iterable[tuple[bytes, bytes]], scope: Scope, request_id: str
+) -> list[tuple[bytes, bytes]]:
+    """An answer's header fields with the key's rate-limit fields and the request id added."""
+    head = list(fields)
+    if limits := scope.get("state", {}).get("rate_limit_headers"):
+        head += [(name.lower().encode(), value.encode()) for name, value in limits.items()]
+    # A 500's answer is made outside this layer when the framework catches the error; it names
+    # the id itself (`errors._unexpected`).
+    if all(name != _ID_FIELD for name, _ in head):
+        head.append((_ID_FIELD, request_id.encode()))
+    return head
 
 
 def _write(scope: Scope, status: int, seconds: float) -> None:
