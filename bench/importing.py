@@ -56,10 +56,11 @@ def raw_load(data: Path, db: Path) -> float:
     with data.open("rb") as lines:
         for line in lines:
             document = orjson.loads(line)
-            row = _row(document)
+            thread = _message_rows(document)
+            row = _row(document, thread)
             conversations.append(tuple(row.values()))
             columns.setdefault("conversations", list(row))
-            for message in _message_rows(document):
+            for message in thread:
                 messages.append(tuple(message.values()))
                 columns.setdefault("messages", list(message))
     connection.execute("BEGIN IMMEDIATE")

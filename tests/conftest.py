@@ -5,7 +5,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import psycopg
 import pytest
@@ -121,3 +121,31 @@ def load_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The environment of servers that prove something under load (`processes.LOAD_ENV`)."""
     for name, value in LOAD_ENV.items():
         monkeypatch.setenv(name, value)
+
+
+def at_revision(url: str, revision: str, documents: list[dict[str, Any]]) -> None:
+    """`url`'s database migrated to `revision` (older than 0007), holding `documents` as the
+    store of that revision wrote them: the same rows, but no `messages_json`."""
+    from alembic import command
+
+    from ayeto.store import SqlStore, dialects, migrations, sql
+
+    readers, writer, inline, dialect = dialects.create(url)
+    with writer.begin() as connection:
+        command.upgrade(migrations.config(connection), revision)
+    row = sql._row
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            sql,
+            "_row",
+            lambda document, thread: {
+                name: value
+                for name, value in row(document, thread).items()
+                if name != "messages_json"
+            },
+        )
+        old = SqlStore(readers, dialect, writer, inline=inline)
+        try:
+            old.upsert(documents)
+        finally:
+            old.close()

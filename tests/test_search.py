@@ -7,13 +7,12 @@ from contextlib import closing
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
 
 from ayeto.config import ConnectionOptions
 from ayeto.query import parse_query
 from ayeto.store import SqlStore, Store, dialects, migrations, open_store
 from ayeto.store.schema import SEARCHED
-from tests.conftest import empty_postgres
+from tests.conftest import at_revision, empty_postgres
 from tests.factories import ALICE, BOB, conversation, message
 
 TEXTS = (
@@ -176,19 +175,11 @@ def test_a_sqlite_search_reads_the_index_not_every_message(sqlite_url: str) -> N
 def test_a_database_of_revision_0002_gets_its_messages_indexed(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from alembic import command
 
-    engine = create_engine(sqlite_url)
-    with engine.begin() as connection:
-        command.upgrade(migrations.config(connection), "0002")
-    engine.dispose()
     # The store of revision 0002 wrote the same rows, without adding them to an index.
-    readers, writer, inline, dialect = dialects.create(sqlite_url)
     with monkeypatch.context() as patch:
         patch.setattr(dialects.SQLite, "indexing", dialects.Dialect.indexing)
-        old = SqlStore(readers, dialect, writer, inline=inline)
-        old.upsert(_dataset())
-        old.close()
+        at_revision(sqlite_url, "0002", _dataset())
     monkeypatch.setattr(migrations, "REPORT_FROM", 10)
     store = open_store(sqlite_url)
     assert isinstance(store, SqlStore)
@@ -201,6 +192,10 @@ def test_a_database_of_revision_0002_gets_its_messages_indexed(
         "indexing 36 messages for regex search (once, on this upgrade)\n"
         "indexed 36 of 36 messages\n"
         "message search index ready\n"
+        "storing the messages of 18 conversations (36 messages) as responses give them (once, on "
+        "this upgrade)\n"
+        "stored the messages of 18 of 18 conversations\n"
+        "messages stored\n"
     )
 
 

@@ -165,7 +165,7 @@ def filled(store: Store) -> Store:
 
 
 def plain(value: object) -> Any:
-    """A store result as the API serializes it (img_gen is an orjson.Fragment)."""
+    """A store result as the API serializes it (messages are an orjson.Fragment)."""
     return orjson.loads(orjson.dumps(value))
 
 
@@ -490,8 +490,8 @@ def test_messages_in_timestamp_order_ties_in_insertion_order(store: Store) -> No
         "e0000000-0000-4000-8000-000000000030",
         "e0000000-0000-4000-8000-000000000031",
     ]
-    assert [m["id"] for m in find(store, {})[0]["messages"]] == expected
-    assert [m["id"] for m in store.get(ALICE, document["id"], now=1)["messages"]] == expected
+    assert [m["id"] for m in plain(find(store, {}))[0]["messages"]] == expected
+    assert [m["id"] for m in plain(store.get(ALICE, document["id"], now=1))["messages"]] == expected
 
 
 def test_get_records_the_access(filled: Store) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ayeto.config import ConnectionOptions
-from ayeto.store.base import ApiKey, Document, Store, WebSession
+from ayeto.store.base import ApiKey, Document, Store, WebSession, messages_of
 from ayeto.store.migrations import SchemaNotCurrent
 
 if TYPE_CHECKING:
@@ -70,5 +70,6 @@ __all__ = [
     "SqlStore",
     "Store",
     "WebSession",
+    "messages_of",
     "open_store",
 ]

@@ -1,7 +1,9 @@
 """The `Store` interface: everything the API and the CLI ask of a database.
 
 Documents cross this boundary as plain dicts in the exact shape of `PublicConversationView` (UUIDs
-as lowercase strings, timestamps as integer milliseconds), ready to be serialized once.
+as lowercase strings, timestamps as integer milliseconds), ready to be serialized once. The store
+hands out a document's messages as their JSON (`orjson.Fragment`): `messages_of` gives them as a
+list.
 """
 
 from __future__ import annotations
@@ -12,11 +14,24 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
+import orjson
+
 if TYPE_CHECKING:
     # Only named here; importing the filter language (and pydantic) is left to who runs queries.
     from ayeto.query import Query
 
 Document = dict[str, Any]
+
+
+def messages_of(document: Document) -> list[Document]:
+    """The document's messages as a list. The store hands them out as the JSON the API answers
+    (`orjson.Fragment`), to be embedded in a response without parsing; this parses them."""
+    found = document["messages"]
+    if isinstance(found, list):
+        return found
+    loaded: list[Document] = orjson.loads(orjson.dumps(found))
+    return loaded
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -55,6 +55,10 @@ conversations = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("accessed_by", TEXT),
     Column("accessed_at", BigInteger, nullable=False),
+    # Its messages exactly as the API answers them: a JSON array, each message's fields in the
+    # response's order, in the messages' order. Written with the `messages` rows (a conversation
+    # is only ever written whole), which filters and the search index read; responses embed this.
+    Column("messages_json", Text, nullable=False),
     PrimaryKeyConstraint("owner_id", "id"),
     # The default order (newest first) and the common filters, each with `id` as the tie-break.
     Index(None, "owner_id", "updated_at", "id"),

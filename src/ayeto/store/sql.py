@@ -1,7 +1,8 @@
 """The `Store` over SQLAlchemy Core, shared by every backend; see `dialects` for what differs.
 
-Reads build response documents straight from rows (one query for a page of conversations, one for
-all of their messages), so a response is serialized exactly once, by the API.
+Reads build response documents straight from the conversations' rows: each holds its messages as
+the JSON the API answers (`messages_json`, written with the `messages` rows), which a response
+embeds as it is. A response is serialized exactly once, by the API.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from ayeto.errors import (
 from ayeto.prefilter import required
 from ayeto.query import Condition, Field, Op, Query, short
 from ayeto.store import budget, migrations
-from ayeto.store.base import ApiKey, Document, NotQuick, Queued, WebSession
+from ayeto.store.base import ApiKey, Document, NotQuick, Queued, WebSession, messages_of
 from ayeto.store.batching import GroupCommit
 from ayeto.store.dialects import Dialect
 from ayeto.store.schema import (
@@ -90,17 +91,11 @@ _CONVERSATION_COLUMNS = (
     _C.updated_at,
     _C.accessed_by,
     _C.accessed_at,
+    _C.messages_json,
 )
-_MESSAGE_COLUMNS = (
-    _M.conversation_id,
-    _M.id,
-    _M.timestamp,
-    _M.role,
-    _M.content,
-    _M.reasoning_content,
-    _M.model,
-    _M.img_gen,
-)
+# A message's fields as a response has them, in its order: what `render_messages` takes.
+_MESSAGE_FIELDS = ("id", "timestamp", "role", "content", "reasoning_content", "model", "img_gen")
+_FIELDS_OF_ROW = operator.itemgetter(*_MESSAGE_FIELDS)
 _KEY_COLUMNS = (
     api_keys.c.id,
     api_keys.c.user_id,
@@ -127,16 +122,6 @@ _GET = (
     .values(accessed_by=_OWNER, accessed_at=_NOW)
     .returning(*_CONVERSATION_COLUMNS)
 )
-_STAMPED = _GET.cte("stamped")
-_GET_JOINED = (
-    select(*_STAMPED.c, *_MESSAGE_COLUMNS[1:])
-    .select_from(
-        _STAMPED.outerjoin(
-            messages, (_M.owner_id == _STAMPED.c.owner_id) & (_M.conversation_id == _STAMPED.c.id)
-        )
-    )
-    .order_by(_M.position)
-)
 _MODELS = select(_C.model).where(_C.owner_id == _OWNER).distinct().order_by(_C.model)
 _W = web_sessions.c
 _WEB_SESSION = (
@@ -148,11 +133,6 @@ _DELETE = delete(conversations).where(_C.owner_id == _OWNER, _C.id == _ID)
 _OWNER_OF = select(_C.owner_id).where(_C.id == _ID).limit(1)
 _BY_IDS = select(*_CONVERSATION_COLUMNS).where(
     _C.owner_id == _OWNER, _C.id.in_(bindparam("ids", expanding=True))
-)
-_MESSAGES = (
-    select(*_MESSAGE_COLUMNS)
-    .where(_M.owner_id == _OWNER, _M.conversation_id.in_(bindparam("ids", expanding=True)))
-    .order_by(_M.conversation_id, _M.position)
 )
 
 # What a `find` statement's SQL depends on: per condition its field, operator, whether the value
@@ -205,7 +185,6 @@ class SqlStore:
         # statement timeout's alone.
         self.scan_timeout_ms = scan_timeout_ms
         self._page_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_page)
-        self._joined_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_joined)
         # SQLite's writes are serialized on one connection anyway: grouping them costs no
         # concurrency, and saves a flush per call. PostgreSQL commits many transactions at once
         # from its pool, so there each call keeps its own: measured with `get`, batching there
@@ -258,50 +237,55 @@ class SqlStore:
         # the matches and their order, keeping only the ids after the first batch (small), and
         # each later batch is read in a short transaction of its own, released before it is
         # handed on. Yields come after each transaction ends, never inside one.
-        if self._joined(query):
-            # A page that fits in one batch, read with its messages by one statement: one round
-            # trip instead of six (begin, the page, its messages, commit; a server-side cursor's
-            # declare and close), and one statement needs no transaction to be a snapshot.
+        if self._whole(query):
+            # A page that fits in one batch, its messages in its rows: one statement, which
+            # needs no transaction to be a snapshot (on PostgreSQL, one round trip).
             with self._read(single=True) as connection, self._planned(connection, query):
                 shape, values = self._page(connection, owner, query)
-                # Fetched at once: psycopg converts every row in one call, not one call each.
-                page = _threads(connection.execute(self._joined_of_shape(shape), values).all())
-            if page:
-                yield page
+                with self._scan(connection, query, shape):
+                    rows = self._rows(connection, self._page_of_shape(shape, True), values)
+            if rows:
+                yield [_conversation(row) for row in rows]
             return
         with self._read() as connection, self._planned(connection, query):
             shape, values = self._page(connection, owner, query)
-            statement = self._page_of_shape(shape)
+            statement = self._page_of_shape(shape, False)
             with (
                 self._scan(connection, query, shape),
                 self._batches(connection, statement, values) as pages,
             ):
-                first = self._documents(connection, owner, next(pages, []))
-                later = [row[0] for page in pages for row in page]
+                ids = [row[0] for page in pages for row in page]
+            first = self._conversations(connection, owner, ids[:BATCH])
         if first:
             yield first
-        for start in range(0, len(later), BATCH):
-            if batch := self._by_ids(owner, later[start : start + BATCH]):
+        for start in range(BATCH, len(ids), BATCH):
+            if batch := self._by_ids(owner, ids[start : start + BATCH]):
                 yield batch
 
     def _by_ids(self, owner: str, ids: list[str]) -> list[Document]:
         """The owner's conversations with these ids, in this order; deleted ones are left out."""
-        with self._read() as connection:
-            rows = self._rows(connection, _BY_IDS, {"owner": owner, "ids": ids})
-            found = {row[0]: row for row in rows}
-            return self._documents(connection, owner, [found[id_] for id_ in ids if id_ in found])
+        with self._read(single=True) as connection:
+            return self._conversations(connection, owner, ids)
+
+    def _conversations(self, connection: Connection, owner: str, ids: list[str]) -> list[Document]:
+        """`_by_ids` on `connection`."""
+        if not ids:
+            return []
+        rows = self._rows(connection, _BY_IDS, {"owner": owner, "ids": ids})
+        found = {row[0]: row for row in rows}
+        return [_conversation(found[id_]) for id_ in ids if id_ in found]
 
     def page_statement(self, owner: str, query: Query) -> Select[Any]:
-        """The query behind a `find` page, values bound: with its messages where `find` reads
-        them together, else without (they come from a second one)."""
+        """The query behind a `find` page, values bound: its conversations whole where they fit
+        in one batch, else their ids (each batch is then read by id)."""
         with self._read() as connection:
             shape, values = self._page(connection, owner, query)
-        joined = self._joined(query)
-        return (self._joined_of_shape if joined else self._page_of_shape)(shape).params(values)
+        return self._page_of_shape(shape, self._whole(query)).params(values)
 
-    def _joined(self, query: Query) -> bool:
-        """Whether `find` reads the page of `query` with its messages, in one statement."""
-        return query.limit is not None and query.limit <= BATCH and self.dialect.round_trips
+    @staticmethod
+    def _whole(query: Query) -> bool:
+        """Whether `find` reads the page of `query` whole, in one statement (one batch)."""
+        return query.limit is not None and query.limit <= BATCH
 
     def count(self, owner: str, query: Query) -> int:
         with self._read(single=True) as connection:
@@ -315,22 +299,20 @@ class SqlStore:
 
     def get(self, owner: str, conversation_id: str, now: int) -> Document:
         values = {"owner": owner, "conversation_id": conversation_id, "now": now}
-        if self._batch is None and self.dialect.round_trips:
-            # The stamp and the messages in one statement, committed as it ends (before the
-            # answer, as a transaction's commit would): one round trip instead of four.
-            with self._write(single=True) as connection:
-                rows = connection.execute(_GET_JOINED, values).all()
-                if not rows:
-                    raise _missing(connection, conversation_id)
-            return _threads(rows)[0]
 
         def stamp(connection: Connection) -> Document:
-            # At most one row: (owner_id, id) is the key.
+            # The stamp returns the conversation, its messages with it. At most one row:
+            # (owner_id, id) is the key.
             rows = self._rows(connection, _GET, values)
             if not rows:
                 raise _missing(connection, conversation_id)
-            return self._documents(connection, owner, rows)[0]
+            return _conversation(rows[0])
 
+        if self._batch is None and self.dialect.round_trips:
+            # One statement, committed as it ends (before the answer, as a transaction's commit
+            # would): one round trip instead of three.
+            with self._write(single=True) as connection:
+                return stamp(connection)
         return self._small_write(stamp)
 
     def delete(self, owner: str, conversation_id: str) -> None:
@@ -392,7 +374,7 @@ class SqlStore:
         with self._write() as connection:
             ids = [document["id"] for document in documents]
             rows = connection.execute(_BY_IDS, {"owner": user, "ids": ids}).all()
-            stored = {d["id"]: orjson.dumps(d) for d in self._documents(connection, user, rows)}
+            stored = {row[0]: orjson.dumps(_conversation(row)) for row in rows}
             changed = [d for d in documents if stored.get(d["id"]) != orjson.dumps(d)]
             for chunk in _batched(changed, _CHUNK):
                 _replace(connection, self.dialect, chunk)
@@ -427,11 +409,7 @@ class SqlStore:
         with self._read() as connection:
             result = connection.execute(statement, execution_options=_STREAMING)
             for page in result.partitions(BATCH):
-                by_owner: dict[str, list[Any]] = defaultdict(list)
-                for row in page:
-                    by_owner[row.owner_id].append(row)
-                for owner_id, rows in by_owner.items():
-                    yield from self._documents(connection, owner_id, rows)
+                yield from map(_conversation, page)
 
     # -- periodic jobs ---------------------------------------------------------------------------
 
@@ -533,16 +511,6 @@ class SqlStore:
             # Each `fetchmany` starts the statement's clock again (`budget._Cursor`).
             yield iter(functools.partial(cursor.fetchmany, BATCH), [])
 
-    def _documents(self, connection: Connection, owner: str, rows: Sequence[Any]) -> list[Document]:
-        """Response documents for `rows` of one owner, with their messages from a single query."""
-        if not rows:
-            return []
-        thread: dict[str, list[Document]] = {row[0]: [] for row in rows}
-        values = {"owner": owner, "ids": list(thread)}
-        for row in self._rows(connection, _MESSAGES, values):
-            thread[row[0]].append(_message(row[1:]))
-        return [_conversation(row, thread[row[0]]) for row in rows]
-
     def list_keys(self, user_id: str | None = None) -> list[ApiKey]:
         statement = select(*_KEY_COLUMNS).order_by(api_keys.c.created_at, api_keys.c.id)
         if user_id is not None:
@@ -632,7 +600,7 @@ class SqlStore:
         return quick
 
     def _read(self, *, single: bool = False) -> _Transaction:
-        # A snapshot: conversations and their messages, read by two statements, agree. One
+        # A snapshot: a page's ids and its conversations, read by two statements, agree. One
         # statement (`single`) is a snapshot by itself, and needs no transaction around it.
         quick = self._quick()
         if quick is None:
@@ -697,10 +665,11 @@ class SqlStore:
         elif value is not None:
             values[name] = value
 
-    def _build_page(self, shape: _Shape) -> Select[Any]:
+    def _build_page(self, shape: _Shape, whole: bool) -> Select[Any]:
+        """The page of `shape`: its conversations' rows if `whole`, else their ids."""
         sort, descending, limited = shape[1], shape[2], shape[3]
         statement = (
-            select(*_CONVERSATION_COLUMNS)
+            select(*(_CONVERSATION_COLUMNS if whole else (_C.id,)))
             .where(*self._where(shape))
             .order_by(*self._order(conversations.c[sort.column], _C.id, descending=descending))
             # BIGINT, as PostgreSQL reads them: one statement takes any value, where SQLAlchemy
@@ -738,19 +707,6 @@ class SqlStore:
 
     def _build_count(self, shape: _Shape) -> Select[Any]:
         return select(func.count()).select_from(conversations).where(*self._where(shape))
-
-    def _build_joined(self, shape: _Shape) -> Select[Any]:
-        """The page of `shape` with its messages: a row per message, or one without any."""
-        sort, descending = shape[1], shape[2]
-        page = self._page_of_shape(shape).subquery("page")
-        thread = (_M.owner_id == page.c.owner_id) & (_M.conversation_id == page.c.id)
-        return (
-            select(*page.c, *_MESSAGE_COLUMNS[1:])
-            .select_from(page.outerjoin(messages, thread))
-            .order_by(
-                *self._order(page.c[sort.column], page.c.id, descending=descending), _M.position
-            )
-        )
 
     def _planned(self, connection: Connection, query: Query) -> AbstractContextManager[None]:
         """Where `query` has a regex filter, its statements are planned for their values."""
@@ -1055,20 +1011,11 @@ class _Driver:
             raise DBAPIError.instance(self._sql, self._parameters, error, sqlite3.Error) from error
 
 
-def _threads(rows: Iterable[Any]) -> list[Document]:
-    """Response documents from rows of a conversation's columns then a message's (`_joined`):
-    its messages in order, one row each, or a single row without a message."""
-    documents: list[Document] = []
-    last = None
-    width = len(_CONVERSATION_COLUMNS)
-    for row in rows:
-        if row[0] != last:
-            last = row[0]
-            thread: list[Document] = []
-            documents.append(_conversation(row[:width], thread))
-        if row[width] is not None:  # a message's id is never null: a conversation without any
-            thread.append(_message(row[width:]))
-    return documents
+def render_messages(rows: Iterable[Sequence[Any]]) -> str:
+    """A conversation's messages as the API answers them (a JSON array, what `messages_json`
+    holds), from their rows in their order: each row a message's fields (`_MESSAGE_FIELDS`),
+    `img_gen` as its stored JSON."""
+    return orjson.dumps([_message(row) for row in rows]).decode()
 
 
 def _message(row: Sequence[Any]) -> Document:
@@ -1085,7 +1032,7 @@ def _message(row: Sequence[Any]) -> Document:
     }
 
 
-def _conversation(row: Sequence[Any], thread: list[Document]) -> Document:
+def _conversation(row: Sequence[Any]) -> Document:
     (
         id_,
         name,
@@ -1100,6 +1047,7 @@ def _conversation(row: Sequence[Any], thread: list[Document]) -> Document:
         updated_at,
         accessed_by,
         accessed_at,
+        messages_json,
     ) = row
     return {
         "id": id_,
@@ -1109,7 +1057,8 @@ def _conversation(row: Sequence[Any], thread: list[Document]) -> Document:
         "summary": summary,
         "organization_id": organization_id,
         "assistant_id": assistant_id,
-        "messages": thread,
+        # Stored as the exact JSON the response carries; embedded without parsing.
+        "messages": orjson.Fragment(messages_json),
         "created": {"user_id": owner_id or None, "timestamp": created_at},
         "updated": {"user_id": updated_by, "timestamp": updated_at},
         "accessed": {"user_id": accessed_by, "timestamp": accessed_at},
@@ -1120,15 +1069,17 @@ def _replace(connection: Connection, dialect: Dialect, documents: list[Document]
     """Insert or replace (by id) `documents`, with their messages."""
     # The last of several documents with one id wins, as it would one at a time.
     latest = {document["id"]: document for document in documents}
+    threads = [(d, _message_rows(d)) for d in latest.values()]
     connection.execute(delete(conversations).where(_C.id.in_(list(latest))))
-    _insert(connection, conversations, [_row(d) for d in latest.values()])
-    message_rows = [m for d in latest.values() for m in _message_rows(d)]
+    _insert(connection, conversations, [_row(d, thread) for d, thread in threads])
+    message_rows = [m for _d, thread in threads for m in thread]
     if message_rows:
         with dialect.indexing(connection, len(message_rows)):
             _insert(connection, messages, message_rows)
 
 
-def _row(document: Document) -> dict[str, Any]:
+def _row(document: Document, thread: list[dict[str, Any]]) -> dict[str, Any]:
+    """The conversation's row, `thread` its message rows (`_message_rows`)."""
     created, updated, accessed = document["created"], document["updated"], document["accessed"]
     return {
         "owner_id": created["user_id"] or NOBODY,
@@ -1144,13 +1095,14 @@ def _row(document: Document) -> dict[str, Any]:
         "updated_at": updated["timestamp"],
         "accessed_by": accessed["user_id"],
         "accessed_at": accessed["timestamp"],
+        "messages_json": render_messages(map(_FIELDS_OF_ROW, thread)),
     }
 
 
 def _message_rows(document: Document) -> list[dict[str, Any]]:
     owner = document["created"]["user_id"] or NOBODY
     # Timestamp order, ties in the order given (sorted() is stable).
-    ordered = sorted(document["messages"], key=operator.itemgetter("timestamp"))
+    ordered = sorted(messages_of(document), key=operator.itemgetter("timestamp"))
     return [
         {
             "owner_id": owner,
@@ -1209,4 +1161,4 @@ def _key(row: Any) -> ApiKey:
     )
 
 
-__all__ = ["SqlStore"]
+__all__ = ["SqlStore", "render_messages"]

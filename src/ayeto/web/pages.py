@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ayeto.store import messages_of
 from ayeto.web import render
 
 # No inline script or style, nothing from elsewhere: injected markup could not run or load
@@ -43,6 +44,7 @@ def environment() -> Environment:
     env.filters["markdown"] = render.markdown
     env.filters["when"] = render.when
     env.globals["image"] = render.image
+    env.filters["messages"] = messages_of
     return env
 
 

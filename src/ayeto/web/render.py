@@ -22,7 +22,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from ayeto.store import Document
+from ayeto.store import Document, messages_of
 
 TAGS: Final = frozenset(
     {
@@ -133,7 +133,7 @@ def transcript(document: Document) -> str:
         f"- Updated: {iso(document['updated']['timestamp'])}",
         "",
     ]
-    for message in document["messages"]:
+    for message in messages_of(document):
         lines += [f"## {message['role'].capitalize()} ({iso(message['timestamp'])})", ""]
         if message["reasoning_content"]:
             lines += [f"> {line}".rstrip() for line in message["reasoning_content"].splitlines()]
@@ -148,20 +148,13 @@ def transcript(document: Document) -> str:
 
 
 def _image(message: Document) -> tuple[str, str] | None:
-    """The generated image's prompt and URL, if the message has one."""
-    img_gen = message["img_gen"]
-    if img_gen is None:
+    """The generated image's prompt and URL, if the message (as `messages_of` gives it) has one."""
+    data = message["img_gen"]
+    if data is None:
         return None
-    data = _plain(img_gen)
+    if not isinstance(data, dict):
+        data = {}
     return str(data.get("prompt", "")), str(data.get("image_url", ""))
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    """Image data as a dict: the store hands it out as pre-encoded JSON (`orjson.Fragment`)."""
-    import orjson
-
-    loaded = orjson.loads(orjson.dumps(value))
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def image(message: Document) -> tuple[str, str] | None:

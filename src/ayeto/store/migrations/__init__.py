@@ -24,7 +24,7 @@ _HERE = Path(__file__).parent
 REPORT_FROM = 100_000
 
 #: The revision of the newest script in `versions/`.
-HEAD: Final = "0006"
+HEAD: Final = "0007"
 #: Where Alembic keeps a database's revision.
 VERSION_TABLE: Final = "alembic_version"
 
