@@ -62,6 +62,8 @@ class Dialect:
     snapshot: ClassVar[dict[str, str]] = {}
     # Execution options for a transaction of one statement.
     single: ClassVar[dict[str, str]] = {}
+    # Whether a read of one statement is begun as a transaction (see `single` for its options).
+    single_begins: ClassVar[bool] = True
     # Whether each statement costs a network round trip: then fewer, larger statements pay.
     round_trips: ClassVar[bool] = False
     # Whether the store asks the search index for a regex filter's candidates itself (`search`,
@@ -148,6 +150,9 @@ class SQLite(Dialect):
     name = "sqlite"
     explicit_null_order = False
     narrows_search = True
+    # In autocommit (the driver's isolation level is None), SQLite reads a lone statement from
+    # one snapshot: no BEGIN and COMMIT around it, which cost more than a key lookup.
+    single_begins = False
     function = "ayeto_regexp"
     # How SQLite says a statement is beyond its compile-time limits: the statement's fault, not
     # the database's (sqlite3 raises them all as OperationalError).

@@ -866,7 +866,8 @@ class _Transaction:
                 connection = connection.execution_options(write=True, **options)
             else:
                 connection = connection.execution_options(**(options or self._dialect.snapshot))
-            connection.begin()
+            if self._write or not self._single or self._dialect.single_begins:
+                connection.begin()
         except Exception as exc:
             raise self._dialect.translate(exc) from exc
         self._connection = connection
@@ -881,7 +882,11 @@ class _Transaction:
         if self._capped is not None:
             self._capped.__exit__(None, None, None)
         try:
-            if error is None:
+            # A single read not begun (`Dialect.single_begins`) is in a transaction only if a
+            # statement through SQLAlchemy began one.
+            if not connection.in_transaction():
+                pass
+            elif error is None:
                 connection.commit()
             else:
                 connection.rollback()
