@@ -48,7 +48,8 @@ SELECT coalesce(json_agg(json_build_object(
     'id', page.id, 'name', page.name, 'model', page.model, 'img_gen_model', page.img_gen_model,
     'summary', page.summary, 'organization_id', page.organization_id,
     'assistant_id', page.assistant_id, 'messages', page.messages_json::json,
-    'created', json_build_object('user_id', nullif(page.owner_id, ''), 'timestamp', page.created_at),
+    'created', json_build_object(
+      'user_id', nullif(page.owner_id, ''), 'timestamp', page.created_at),
     'updated', json_build_object('user_id', page.updated_by, 'timestamp', page.updated_at),
     'accessed', json_build_object('user_id', page.accessed_by, 'timestamp', page.accessed_at))
   ORDER BY page.updated_at DESC, page.id DESC), '[]')
