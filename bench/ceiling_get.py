@@ -3,9 +3,10 @@
 A raw ASGI app on the benchmark's SQLite database (`AYETO_BENCH_DB`, a file path): it looks the
 `uni-api-key` up by its digest, stamps `accessed` with `UPDATE ... RETURNING` on a writer thread
 that commits the stamps arrived meanwhile together (`synchronous = FULL`: each answered stamp is on
-disk), and answers the conversation as ayeto does, its messages from `messages_json`. No rate
-limit, request id, log line, metrics, error handling or framework: what `ayeto serve`'s `get` costs
-beyond this is the price of everything else it does (bench/run.py measures both in one run).
+disk), and answers the conversation as ayeto's store builds it from the row, its messages from
+`messages_json`. No rate limit, request id, log line, metrics, error handling or framework: what
+`ayeto serve`'s `get` costs beyond this is the price of everything else it does (bench/run.py
+measures both in one run).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-_COLUMNS = (
-    "id, name, model, img_gen_model, summary, organization_id, assistant_id, owner_id, "
-    "created_at, updated_by, updated_at, accessed_by, accessed_at, messages_json"
-)
+from ayeto.store.sql import _CONVERSATION_COLUMNS, _conversation
+
+# The columns and the document as ayeto's store has them (`_conversation` is a dict from a row):
+# the same answer, built the same way.
+_COLUMNS = ", ".join(column.name for column in _CONVERSATION_COLUMNS)
 _STAMP = (
     "UPDATE conversations SET accessed_by = ?, accessed_at = ? WHERE owner_id = ? AND id = ? "
     f"RETURNING {_COLUMNS}"
@@ -106,28 +108,10 @@ class DurableGet:
         if row is None:
             body, status = _NOT_FOUND, 404
         else:
-            body, status = orjson.dumps(_document(row)), 200
+            body, status = orjson.dumps(_conversation(row)), 200
         head = [*_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": head})
         await send({"type": "http.response.body", "body": body})
-
-
-def _document(row: Any) -> dict[str, Any]:
-    id_, name, model, img_gen_model, summary, organization, assistant, owner = row[:8]
-    created_at, updated_by, updated_at, accessed_by, accessed_at, messages = row[8:]
-    return {
-        "id": id_,
-        "name": name,
-        "model": model,
-        "img_gen_model": img_gen_model,
-        "summary": summary,
-        "organization_id": organization,
-        "assistant_id": assistant,
-        "messages": orjson.Fragment(messages),
-        "created": {"user_id": owner or None, "timestamp": created_at},
-        "updated": {"user_id": updated_by, "timestamp": updated_at},
-        "accessed": {"user_id": accessed_by, "timestamp": accessed_at},
-    }
 
 
 app = DurableGet()

@@ -884,12 +884,11 @@ class _Transaction:
         try:
             # A single read not begun (`Dialect.single_begins`) is in a transaction only if a
             # statement through SQLAlchemy began one.
-            if not connection.in_transaction():
-                pass
-            elif error is None:
-                connection.commit()
-            else:
-                connection.rollback()
+            if connection.in_transaction():
+                if error is None:
+                    connection.commit()
+                else:
+                    connection.rollback()
         except Exception as exc:
             if error is None:
                 raise self._dialect.translate(exc) from exc

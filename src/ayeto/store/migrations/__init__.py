@@ -8,6 +8,7 @@ the scripts, so a new migration cannot be forgotten here.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -22,6 +23,12 @@ _HERE = Path(__file__).parent
 # A migration that rewrites or indexes this many rows says on stderr what it is doing (a large
 # database takes a while).
 REPORT_FROM = 100_000
+
+
+def say(message: str) -> None:
+    """A line of a migration's progress, on stderr (see `REPORT_FROM`)."""
+    print(message, file=sys.stderr, flush=True)
+
 
 #: The revision of the newest script in `versions/`.
 HEAD: Final = "0007"

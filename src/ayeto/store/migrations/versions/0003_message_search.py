@@ -15,7 +15,6 @@ Revises: 0002
 Create Date: 2026-12-07
 """
 
-import sys
 from collections.abc import Sequence
 
 from alembic import op
@@ -70,16 +69,12 @@ _POSTGRES = (
 )
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def upgrade() -> None:
     connection = op.get_bind()
     total = connection.exec_driver_sql("SELECT count(*) FROM messages").scalar_one()
     report = total >= migrations.REPORT_FROM
     if report:
-        _say(f"indexing {total:,} messages for regex search (once, on this upgrade)")
+        migrations.say(f"indexing {total:,} messages for regex search (once, on this upgrade)")
     if connection.dialect.name != "sqlite":
         for statement in _POSTGRES:
             connection.exec_driver_sql(statement)
@@ -97,9 +92,9 @@ def upgrade() -> None:
                 ).rowcount
             done += added
             if report:
-                _say(f"indexed {done:,} of {total:,} messages")
+                migrations.say(f"indexed {done:,} of {total:,} messages")
     if report:
-        _say("message search index ready")
+        migrations.say("message search index ready")
 
 
 def downgrade() -> None:

@@ -15,7 +15,6 @@ Create Date: 2026-12-07
 
 import itertools
 import operator
-import sys
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -48,10 +47,6 @@ _MESSAGES = sa.text(
 _SET = sa.text("UPDATE conversations SET messages_json = :rendered WHERE owner_id = :o AND id = :i")
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def upgrade() -> None:
     connection = op.get_bind()
     postgres = connection.dialect.name != "sqlite"
@@ -65,7 +60,7 @@ def upgrade() -> None:
     count = connection.exec_driver_sql("SELECT count(*) FROM messages").scalar_one()
     report = count >= migrations.REPORT_FROM
     if report:
-        _say(
+        migrations.say(
             f"storing the messages of {total:,} conversations ({count:,} messages) as responses "
             "give them (once, on this upgrade)"
         )
@@ -95,14 +90,14 @@ def upgrade() -> None:
         )
         done += len(keys)
         if report:
-            _say(f"stored the messages of {done:,} of {total:,} conversations")
+            migrations.say(f"stored the messages of {done:,} of {total:,} conversations")
         keys = connection.execute(_NEXT, {"owner": last_owner, "id": last_id, "n": BATCH}).all()
     if postgres:
         connection.exec_driver_sql(
             "ALTER TABLE conversations ALTER COLUMN messages_json SET NOT NULL"
         )
     if report:
-        _say("messages stored")
+        migrations.say("messages stored")
 
 
 def downgrade() -> None:
