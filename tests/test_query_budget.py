@@ -281,3 +281,33 @@ def test_a_statement_timeout_below_the_scan_budget_is_the_one_reported(sqlite_ur
     with _loaded(sqlite_url, options) as store, pytest.raises(QueryTimeout) as refused:
         list(store.find(ALICE, HEAVY_QUERY))
     assert (type(refused.value), refused.value.detail) == (QueryTimeout, QUERY_TIMEOUT)
+
+
+# One scan runs at a time: each holds the interpreter for every message it reads (`SqlStore._scan`).
+# No literal: every message is read.
+SCAN = Query(conditions=(Condition(FIELDS["messages.content"], Op.REGEX, "[0-9]q"),))
+
+
+def test_a_scan_waits_for_the_one_running_within_its_budget(sqlite_url: str) -> None:
+    options = ConnectionOptions(scan_timeout_ms=60_000)
+    with _loaded(sqlite_url, options) as store, ThreadPoolExecutor(1) as pool:
+        assert isinstance(store, SqlStore)
+        alone = [d["name"] for batch in store.find(ALICE, SCAN) for d in batch]
+        assert len(alone) == CONVERSATIONS
+        with store._scanning:  # as another scan does while it runs
+            waiting = pool.submit(lambda: [d["name"] for b in store.find(ALICE, SCAN) for d in b])
+            with pytest.raises(TimeoutError):
+                waiting.result(timeout=0.5)
+            # Other reads go on meanwhile.
+            assert _count(store) == CONVERSATIONS
+        assert waiting.result(timeout=60) == alone
+
+
+def test_a_scan_that_cannot_start_within_its_budget_is_a_400(scan_budgeted: Store) -> None:
+    assert isinstance(scan_budgeted, SqlStore)
+    with scan_budgeted._scanning, pytest.raises(QueryTimeout) as refused:
+        list(scan_budgeted.find(ALICE, SCAN))
+    assert refused.value.detail == (
+        "filters[0]: the regex '[0-9]q' reads every one of your messages (it has no literal of "
+        f"3 or more characters for the search index to look up) and ran past 1 ms; {HOW}"
+    )

@@ -72,14 +72,19 @@ def found_ids(store: Store, body: dict[str, Any]) -> list[str]:
     return [d["id"] for batch in store.find(ALICE, parse_query(body)) for d in batch]
 
 
+def named(store: SqlStore) -> list[str]:
+    """MANY conversations of ALICE's more, named `name N`: a regex on names reads them all."""
+    documents = [conversation(ALICE, name=f"name {n}") for n in range(MANY)]
+    store.upsert(documents)
+    return [document["id"] for document in documents]
+
+
 def test_a_quick_read_is_answered_on_the_loop_and_a_slow_one_in_a_thread(sql: SqlStore) -> None:
-    ids = filled(sql)
+    ids = named(sql)
     shared = Services.of(sql, Settings())
-    # Its literal is looked up in the search index: a few messages to judge.
-    body = {"filters": [["messages.content", "regex", "line 29"]]}
-    slow = {"filters": [["messages.content", "regex", LATE]]}
+    body = {"filters": [["name", "regex", "^name 299$"]]}
     expected = found_ids(sql, body)
-    assert expected == found_ids(sql, slow) == [ids[-1]]
+    assert expected == [ids[-1]]
 
     # The first call of a statement on the loop's connection compiles it, which may take the
     # whole budget; once compiled, SQLite answers at once. PostgreSQL's every call waits on the
@@ -92,18 +97,42 @@ def test_a_quick_read_is_answered_on_the_loop_and_a_slow_one_in_a_thread(sql: Sq
     # No budget left: SQLite stops a long read at its first look at the clock, and the call is
     # made again in a worker thread, with the same answer and no error.
     sql._inline_seconds = 0.0
-    answer, inline = on_the_loop(shared, found_ids, sql, slow)
+    answer, inline = on_the_loop(shared, found_ids, sql, body)
     assert (answer, inline) == (expected, False)
 
 
 def test_a_read_past_the_budget_is_not_a_timeout(sql: SqlStore) -> None:
-    filled(sql)
+    ids = named(sql)
     sql._inline_seconds = 0.0
-    body = {"filters": [["messages.content", "regex", LATE]]}
+    body = {"filters": [["name", "regex", "^name 299$"]]}
     with pytest.raises(NotQuick):
         sql.quickly(found_ids, sql, body)
-    # Made again where it has its whole budget: the long conversation.
-    assert len(found_ids(sql, body)) == 1
+    # Made again where it has its whole budget.
+    assert found_ids(sql, body) == [ids[-1]]
+
+
+def test_a_search_the_index_narrows_is_answered_on_the_loop_and_a_scan_never_is(
+    sql: SqlStore,
+) -> None:
+    ids = filled(sql)
+    shared = Services.of(sql, Settings())
+    # Its literal is looked up in the search index: a few messages to judge.
+    body = {"filters": [["messages.content", "regex", "line 29"]]}
+    # No literal: every message is read, and RE2 judges each of them in the interpreter.
+    scan = {"filters": [["messages.content", "regex", LATE]]}
+    assert found_ids(sql, body) == found_ids(sql, scan) == [ids[-1]]
+
+    on_the_loop(shared, found_ids, sql, body)  # compiles the statement (see above)
+    assert on_the_loop(shared, found_ids, sql, body) == (
+        [ids[-1]],
+        sql.dialect.name == "sqlite",
+    )
+    # However much of the inline budget is left.
+    sql._inline_seconds = 60.0
+    assert on_the_loop(shared, found_ids, sql, scan) == ([ids[-1]], False)
+    if sql.dialect.name == "sqlite":
+        with pytest.raises(NotQuick):
+            sql.quickly(found_ids, sql, scan)
 
 
 def test_a_write_never_runs_on_the_loop(sql: SqlStore) -> None:

@@ -184,6 +184,8 @@ class SqlStore:
         # The budget of a statement that reads every message for a regex (`_scan`); None: the
         # statement timeout's alone.
         self.scan_timeout_ms = scan_timeout_ms
+        # Held by the one read that scans every message of its owner for a regex (`_scan`).
+        self._scanning = threading.Lock()
         self._page_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_page)
         # SQLite's writes are serialized on one connection anyway: grouping them costs no
         # concurrency, and saves a flush per call. PostgreSQL commits many transactions at once
@@ -718,7 +720,14 @@ class SqlStore:
     def _scan(self, connection: Connection, query: Query, shape: _Shape) -> Iterator[None]:
         """Around the statement of `query`: where a regex filter on messages reads every message
         of the owner (the search index could not narrow it), the statement has the scan budget,
-        and running out of it is a `ScanTimeout` that says how to narrow the search."""
+        and running out of it is a `ScanTimeout` that says how to narrow the search.
+
+        SQLite calls RE2 through a Python function for each message such a scan reads, taking
+        the interpreter lock each time: on the event loop a scan would hold up every request,
+        and several at once in worker threads took the lock from the event loop in turns (`get`'s
+        p99 3.4 times its idle p99 under four scans, bench/RESULTS.md). So a scan never runs in
+        `quickly`, and one runs at a time: the others wait for it, within their budget.
+        """
         scanned = [
             index
             for index, (condition, (_field, op, null, searched)) in enumerate(
@@ -726,18 +735,33 @@ class SqlStore:
             )
             if op is Op.REGEX and condition.field.on_message and not null and not searched
         ]
-        if not scanned or self.scan_timeout_ms is None or not self.dialect.narrows_search:
+        if not scanned or not self.dialect.narrows_search:
             yield
             return
-        with budget.at_most(connection, self.scan_timeout_ms) as tighter:
-            try:
+        if self._quick() is not None:
+            raise NotQuick
+        if self.scan_timeout_ms is None:
+            with self._scanning:
                 yield
-            except DBAPIError as exc:
-                if not (tighter and isinstance(self.dialect.translate(exc), QueryTimeout)):
-                    raise
-                index = scanned[0]
-                pattern = str(query.conditions[index].value)
-                raise ScanTimeout(_scanned_too_long(index, pattern, self.scan_timeout_ms)) from exc
+            return
+        deadline = time.monotonic() + self.scan_timeout_ms / 1000
+        index = scanned[0]
+        pattern = str(query.conditions[index].value)
+        if not self._scanning.acquire(timeout=self.scan_timeout_ms / 1000):
+            raise ScanTimeout(_scanned_too_long(index, pattern, self.scan_timeout_ms))
+        try:
+            left = max(1, round((deadline - time.monotonic()) * 1000))
+            with budget.at_most(connection, left) as tighter:
+                try:
+                    yield
+                except DBAPIError as exc:
+                    if not (tighter and isinstance(self.dialect.translate(exc), QueryTimeout)):
+                        raise
+                    raise ScanTimeout(
+                        _scanned_too_long(index, pattern, self.scan_timeout_ms)
+                    ) from exc
+        finally:
+            self._scanning.release()
 
     def _search(self, connection: Connection, condition: Condition) -> str | None:
         """The search index's query for `condition`'s candidates, where they are few.
