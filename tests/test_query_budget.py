@@ -5,7 +5,10 @@ short, and the connection serves the next request."""
 from __future__ import annotations
 
 import math
+import os
+import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -14,10 +17,11 @@ from dataclasses import replace
 import pytest
 from starlette.testclient import TestClient
 
+from ayeto import patterns
 from ayeto.api import create_app
 from ayeto.auth import create_key
 from ayeto.config import ConnectionOptions, Settings
-from ayeto.errors import QUERY_TIMEOUT, QueryTimeout
+from ayeto.errors import QUERY_TIMEOUT, QueryTimeout, Unavailable
 from ayeto.query import FIELDS, MAX_FILTERS, Condition, Op, Query
 from ayeto.store import SqlStore, Store, dialects, open_store
 from ayeto.store.sql import BATCH
@@ -311,3 +315,51 @@ def test_a_scan_that_cannot_start_within_its_budget_is_a_400(scan_budgeted: Stor
         "filters[0]: the regex '[0-9]q' reads every one of your messages (it has no literal of "
         f"3 or more characters for the search index to look up) and ran past 1 ms; {HOW}"
     )
+
+
+def test_a_scan_judges_its_messages_in_the_scanning_process(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The regex of a scan runs in the scanning process, never in this one; a search the index
+    narrows judges its candidates here (so the count below would see a scan judged here)."""
+    judged: list[str] = []
+
+    def counted(pattern: str, text: str | bytes | None) -> bool:
+        judged.append(pattern)
+        return patterns.search(pattern, text)
+
+    monkeypatch.setattr(dialects, "search", counted)
+    with _loaded(sqlite_url, ConnectionOptions()) as store:
+        assert isinstance(store, SqlStore)
+        found = [d["name"] for batch in store.find(ALICE, SCAN) for d in batch]
+        assert (len(found), judged) == (CONVERSATIONS, [])
+        narrowed = replace(SCAN, conditions=(replace(SCAN.conditions[0], value="word 1 word 7q"),))
+        assert sum(len(batch) for batch in store.find(ALICE, narrowed)) == CONVERSATIONS
+        assert judged == ["word 1 word 7q"] * CONVERSATIONS
+
+
+def test_a_scanning_process_that_dies_mid_scan_is_a_503_then_replaced(sqlite_url: str) -> None:
+    with _loaded(sqlite_url, ConnectionOptions()) as store, ThreadPoolExecutor(1) as pool:
+        assert isinstance(store, SqlStore)
+        assert sum(len(batch) for batch in store.find(ALICE, SCAN)) == CONVERSATIONS
+        scanner = store._scanner
+        assert scanner is not None
+        assert scanner._process is not None
+        pid = scanner._process.pid
+        assert pid != os.getpid()
+        # Stopped, it cannot answer the scan handed to it; then it dies.
+        os.kill(pid, signal.SIGSTOP)
+        attempt = pool.submit(lambda: list(store.find(ALICE, SCAN)))
+        deadline = time.monotonic() + 30
+        while not scanner._lock.locked():
+            assert time.monotonic() < deadline, "the scan never reached the scanning process"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(Unavailable) as refused:
+            attempt.result(timeout=30)
+        assert refused.value.detail == "the search process stopped; try again shortly"
+        # The next scan starts another.
+        assert sum(len(batch) for batch in store.find(ALICE, SCAN)) == CONVERSATIONS
+        assert scanner._process is not None
+        assert scanner._process.pid != pid

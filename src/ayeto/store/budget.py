@@ -126,6 +126,14 @@ def at_most(connection: Connection, milliseconds: int) -> Iterator[bool]:
         clock.seconds = before
 
 
+def seconds(connection: Connection) -> float:
+    """The budget of each statement of this read transaction (inf: none)."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if not isinstance(dbapi_connection, _Connection):
+        return math.inf
+    return dbapi_connection.clock.seconds
+
+
 @contextmanager
 def until(connection: Connection, deadline: float) -> Iterator[None]:
     """Within it, no statement (or batch) of this read transaction runs past `deadline` (a
@@ -142,4 +150,4 @@ def until(connection: Connection, deadline: float) -> Iterator[None]:
         clock.cap = math.inf
 
 
-__all__ = ["INSTRUCTIONS", "at_most", "install", "until"]
+__all__ = ["INSTRUCTIONS", "at_most", "install", "seconds", "until"]

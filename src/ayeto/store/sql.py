@@ -8,6 +8,7 @@ embeds as it is. A response is serialized exactly once, by the API.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import sqlite3
 import threading
@@ -52,7 +53,8 @@ from ayeto.query import Condition, Field, Op, Query, short
 from ayeto.store import budget, migrations
 from ayeto.store.base import ApiKey, Document, NotQuick, Queued, WebSession, messages_of
 from ayeto.store.batching import GroupCommit
-from ayeto.store.dialects import Dialect
+from ayeto.store.dialects import Dialect, SQLite
+from ayeto.store.scanner import Scanner
 from ayeto.store.schema import (
     NOBODY,
     SEARCHED,
@@ -184,8 +186,15 @@ class SqlStore:
         # The budget of a statement that reads every message for a regex (`_scan`); None: the
         # statement timeout's alone.
         self.scan_timeout_ms = scan_timeout_ms
-        # Held by the one read that scans every message of its owner for a regex (`_scan`).
+        # Held by the one read that scans every message of its owner for a regex (`_scan`), run
+        # in the scanning process where another process can open the database.
         self._scanning = threading.Lock()
+        database = engine.url.database
+        self._scanner = (
+            Scanner(database, dialect.function, SCANNER_BUSY_TIMEOUT_MS, budget.INSTRUCTIONS)
+            if isinstance(dialect, SQLite) and database and database != ":memory:"
+            else None
+        )
         self._page_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_page)
         # SQLite's writes are serialized on one connection anyway: grouping them costs no
         # concurrency, and saves a flush per call. PostgreSQL commits many transactions at once
@@ -244,19 +253,25 @@ class SqlStore:
             # needs no transaction to be a snapshot (on PostgreSQL, one round trip).
             with self._read(single=True) as connection, self._planned(connection, query):
                 shape, values = self._page(connection, owner, query)
-                with self._scan(connection, query, shape):
-                    rows = self._rows(connection, self._page_of_shape(shape, True), values)
+                statement = self._page_of_shape(shape, True)
+                with self._scan(connection, query, shape) as scan:
+                    rows = (
+                        self._rows(connection, statement, values)
+                        if scan is None
+                        else scan(statement, values)
+                    )
             if rows:
                 yield [_conversation(row) for row in rows]
             return
         with self._read() as connection, self._planned(connection, query):
             shape, values = self._page(connection, owner, query)
             statement = self._page_of_shape(shape, False)
-            with (
-                self._scan(connection, query, shape),
-                self._batches(connection, statement, values) as pages,
-            ):
-                ids = [row[0] for page in pages for row in page]
+            with self._scan(connection, query, shape) as scan:
+                if scan is None:
+                    with self._batches(connection, statement, values) as pages:
+                        ids = [row[0] for page in pages for row in page]
+                else:
+                    ids = [row[0] for row in scan(statement, values)]
             first = self._conversations(connection, owner, ids[:BATCH])
         if first:
             yield first
@@ -572,6 +587,8 @@ class SqlStore:
             return self.dialect.connection_limit(connection)
 
     def close(self) -> None:
+        if self._scanner is not None:
+            self._scanner.close()
         if self._batch is not None:
             self._batch.close()
         self.engine.dispose()
@@ -717,16 +734,14 @@ class SqlStore:
         return nullcontext()
 
     @contextmanager
-    def _scan(self, connection: Connection, query: Query, shape: _Shape) -> Iterator[None]:
+    def _scan(self, connection: Connection, query: Query, shape: _Shape) -> Iterator[_Scan | None]:
         """Around the statement of `query`: where a regex filter on messages reads every message
         of the owner (the search index could not narrow it), the statement has the scan budget,
         and running out of it is a `ScanTimeout` that says how to narrow the search.
 
-        SQLite calls RE2 through a Python function for each message such a scan reads, taking
-        the interpreter lock each time: on the event loop a scan would hold up every request,
-        and several at once in worker threads took the lock from the event loop in turns (`get`'s
-        p99 3.4 times its idle p99 under four scans, bench/RESULTS.md). So a scan never runs in
-        `quickly`, and one runs at a time: the others wait for it, within their budget.
+        On SQLite such a statement runs in the scanning process (`scanner`), one at a time, and
+        never in `quickly`: yields how to run it there (None: run it here, as any statement). A
+        scan waits for the one running within its budget.
         """
         scanned = [
             index
@@ -736,32 +751,79 @@ class SqlStore:
             if op is Op.REGEX and condition.field.on_message and not null and not searched
         ]
         if not scanned or not self.dialect.narrows_search:
-            yield
+            yield None
             return
         if self._quick() is not None:
             raise NotQuick
-        if self.scan_timeout_ms is None:
-            with self._scanning:
-                yield
-            return
-        deadline = time.monotonic() + self.scan_timeout_ms / 1000
         index = scanned[0]
         pattern = str(query.conditions[index].value)
-        if not self._scanning.acquire(timeout=self.scan_timeout_ms / 1000):
-            raise ScanTimeout(_scanned_too_long(index, pattern, self.scan_timeout_ms))
+        budgeted = self.scan_timeout_ms is not None
+
+        def too_long() -> ScanTimeout:
+            assert self.scan_timeout_ms is not None
+            return ScanTimeout(_scanned_too_long(index, pattern, self.scan_timeout_ms))
+
+        if self._scanner is not None:
+            self._scanner.start()
+        started = time.monotonic()
+        scan_deadline = math.inf
+        if self.scan_timeout_ms is not None:
+            scan_deadline = started + self.scan_timeout_ms / 1000
+        if not self._scanning.acquire(timeout=-1 if not budgeted else scan_deadline - started):
+            raise too_long()
         try:
-            left = max(1, round((deadline - time.monotonic()) * 1000))
-            with budget.at_most(connection, left) as tighter:
-                try:
-                    yield
-                except DBAPIError as exc:
-                    if not (tighter and isinstance(self.dialect.translate(exc), QueryTimeout)):
-                        raise
-                    raise ScanTimeout(
-                        _scanned_too_long(index, pattern, self.scan_timeout_ms)
-                    ) from exc
+            if self._scanner is None:
+                with self._scanned_here(connection, scan_deadline, too_long):
+                    yield None
+                return
+            # The statement's own budget, from now, bounds it too (`budget`).
+            own = budget.seconds(connection)
+            deadline = min(scan_deadline, time.monotonic() + own)
+            yield functools.partial(
+                self._scanned,
+                self._scanner,
+                deadline,
+                too_long if deadline == scan_deadline else None,
+            )
         finally:
             self._scanning.release()
+
+    @contextmanager
+    def _scanned_here(
+        self, connection: Connection, deadline: float, too_long: Callable[[], ScanTimeout]
+    ) -> Iterator[None]:
+        """A scan on `connection` (a database no other process can open), within `deadline`."""
+        if deadline == math.inf:
+            yield
+            return
+        left = max(1, round((deadline - time.monotonic()) * 1000))
+        with budget.at_most(connection, left) as tighter:
+            try:
+                yield
+            except DBAPIError as exc:
+                if not (tighter and isinstance(self.dialect.translate(exc), QueryTimeout)):
+                    raise
+                raise too_long() from exc
+
+    def _scanned(
+        self,
+        scanner: Scanner,
+        deadline: float,
+        too_long: Callable[[], ScanTimeout] | None,
+        statement: ExecutableReturnsRows,
+        values: Mapping[str, Any],
+    ) -> list[tuple[Any, ...]]:
+        """The rows of `statement` from the scanning process, by `deadline`: past it a
+        ScanTimeout (`too_long`, where the scan budget set it) or the statement timeout's."""
+        assert self._driver_statement is not None
+        sql, parameters = self._driver_statement(statement).bound(values)
+        try:
+            return scanner.rows(sql, parameters, deadline)
+        except sqlite3.Error as exc:
+            error = DBAPIError.instance(sql, parameters, exc, sqlite3.Error)
+            if too_long is not None and isinstance(self.dialect.translate(error), QueryTimeout):
+                raise too_long() from exc
+            raise error from exc
 
     def _search(self, connection: Connection, condition: Condition) -> str | None:
         """The search index's query for `condition`'s candidates, where they are few.
@@ -948,6 +1010,12 @@ def _missing(connection: Connection, conversation_id: str) -> Exception:
     if taken.first() is None:
         return NotFound(conversation_id)
     return Forbidden(f"conversation {conversation_id} belongs to another user")
+
+
+# A scan's statement run in the scanning process: its rows (`SqlStore._scan`).
+_Scan = Callable[[ExecutableReturnsRows, Mapping[str, Any]], list[tuple[Any, ...]]]
+# A scan waits for a write that holds the file for this long (SQLite's readers seldom wait).
+SCANNER_BUSY_TIMEOUT_MS = 10_000
 
 
 class _DriverStatement:
