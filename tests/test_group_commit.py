@@ -188,3 +188,24 @@ def test_callers_after_a_batch_lead_the_next(sql: SqlStore) -> None:
     with ThreadPoolExecutor(16) as pool:
         assert list(pool.map(reader, documents, timeout=120)) == [24] * 16
     assert {d["accessed"]["timestamp"] for d in sql.export()} == {24}
+
+
+def test_a_write_lock_held_elsewhere_is_a_503_and_the_writer_goes_on(
+    sql_store: SqlStore, sqlite_url: str
+) -> None:
+    documents = [conversation(ALICE) for _ in range(2)]
+    sql_store.upsert(documents)
+    # The writer's one connection waits for no lock (10 s by default).
+    with sql_store.writer.connect() as writer:
+        writer.exec_driver_sql("PRAGMA busy_timeout = 0")
+    other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # as another process's write does
+    try:
+        with pytest.raises(Unavailable) as refused:
+            sql_store.delete(ALICE, documents[0]["id"])
+        assert refused.value.detail == UNAVAILABLE
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    sql_store.delete(ALICE, documents[0]["id"])
+    assert [d["id"] for d in sql_store.export()] == [documents[1]["id"]]

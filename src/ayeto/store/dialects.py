@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -305,7 +306,16 @@ class SQLite(Dialect):
             # A writer takes the write lock up front, so it never fails half-way on an upgrade
             # from reader to writer; this also serializes concurrent migrations.
             write = connection.get_execution_options().get("write", False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            statement = "BEGIN IMMEDIATE" if write else "BEGIN"
+            # On the driver's connection: SQLAlchemy's execution of a statement cost more than
+            # the rest of a `get`'s transaction (bench/RESULTS.md). Its errors are raised as
+            # SQLAlchemy raises them, for `translate`.
+            driver = connection.connection.dbapi_connection
+            assert driver is not None
+            try:
+                driver.execute(statement)
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
         return engine
 

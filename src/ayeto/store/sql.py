@@ -944,9 +944,12 @@ class _Transaction:
         self._capped: AbstractContextManager[None] | None = None
 
     def __enter__(self) -> Connection:
+        engine = self._engine
         try:
-            engine = self._engine
             connection = engine if isinstance(engine, Connection) else engine.connect()
+        except Exception as exc:
+            raise self._dialect.translate(exc) from exc
+        try:
             options = self._dialect.single if self._single else {}
             if self._write:
                 connection = connection.execution_options(write=True, **options)
@@ -955,6 +958,10 @@ class _Transaction:
             if self._write or not self._single or self._dialect.single_begins:
                 connection.begin()
         except Exception as exc:
+            # A connection that could not begin (the database locked past its wait) goes back
+            # to its pool; one kept checked out stays with its keeper.
+            if connection is not engine:
+                connection.close()
             raise self._dialect.translate(exc) from exc
         self._connection = connection
         if self._deadline is not None:
