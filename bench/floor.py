@@ -19,24 +19,32 @@ from collections.abc import Callable
 from typing import Any
 
 import uvloop
-from fastapi import FastAPI
 
 import ceiling
 import run
 from ayeto.api import create_app
+from ayeto.api.app import Application
+from ayeto.api.routes import Direct
+from ayeto.api.tracing import Tracing
 from ayeto.config import Settings
 from ayeto.store import Store, open_store
 
-MIDDLEWARES = {
-    "request ids, access log, request metrics and rate-limit fields": "Tracing",
-    "the endpoints called directly (`routes.Direct`)": "Direct",
-}
 
-
-def without(app: FastAPI, name: str) -> FastAPI:
-    """`app` without the middleware class named `name` (before its stack is first built)."""
-    app.user_middleware = [m for m in app.user_middleware if _name(m) != name]
+def without_tracing(app: Application) -> Application:
+    app.layers = Direct(app.framework)
     return app
+
+
+def without_direct(app: Application) -> Application:
+    app.layers = Tracing(app.framework, app.state.services.metrics)
+    return app
+
+
+# The layers in front of the framework (`app.Application`), and the app without each.
+LAYERS: dict[str, Callable[[Application], Application]] = {
+    "request ids, access log, request metrics and rate-limit fields": without_tracing,
+    "the endpoints called directly (`routes.Direct`)": without_direct,
+}
 
 
 async def drive(app: Any, path: str, query: bytes, body: bytes, key: str, count: int) -> float:
@@ -81,12 +89,10 @@ async def drive(app: Any, path: str, query: bytes, body: bytes, key: str, count:
     return spent / len(statuses)
 
 
-def _name(middleware: Any) -> str:
-    return str(middleware.cls.__name__)
-
-
-def dropping(store: Store, settings: Settings, name: str) -> Callable[[], FastAPI]:
-    return lambda: without(create_app(store, settings), name)
+def dropping(
+    store: Store, settings: Settings, drop: Callable[[Application], Application]
+) -> Callable[[], Application]:
+    return lambda: drop(create_app(store, settings))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "without metrics (`AYETO_METRICS=off`)": lambda: create_app(
             store, Settings(rate_limit=run.UNLIMITED, metrics="off")
         ),
-        **{
-            f"without {what}": dropping(store, settings, name) for what, name in MIDDLEWARES.items()
-        },
+        **{f"without {what}": dropping(store, settings, drop) for what, drop in LAYERS.items()},
     }
     get_path, _, get_query = bench.get.path.partition("?")
     requests = {

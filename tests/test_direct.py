@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from ayeto.api import create_app
-from ayeto.api.routes import Direct
+from ayeto.api.tracing import Tracing
 from ayeto.auth import create_key
 from ayeto.store import Store, open_store
 from tests.factories import ALICE, BOB, conversation
@@ -26,7 +26,7 @@ Answer = tuple[int, bytes, list[tuple[str, str]]]
 def through_the_framework(store: Store) -> FastAPI:
     """The app with its endpoints reached through the framework's router, as without `Direct`."""
     app = create_app(store)
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not cast(Any, Direct)]
+    app.layers = Tracing(app.framework, app.state.services.metrics)
     return app
 
 

@@ -198,8 +198,8 @@ async def delete(request: Request) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    # `Direct` reaches them first (see `app.Application`).
     app.include_router(router)
-    app.add_middleware(Direct)
 
 
 class Direct:

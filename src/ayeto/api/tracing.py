@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from asgi_correlation_id import correlation_id
-from fastapi import FastAPI, Request
+from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ayeto.metrics import Metrics
@@ -32,11 +32,6 @@ _SANE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 HEALTH_CHECKS = frozenset({"/livez", "/healthz", "/readyz"})
 
 log = logging.getLogger("ayeto.access")
-
-
-def install(app: FastAPI, metrics: Metrics) -> None:
-    # Added after the other middleware, so it runs first: every log line is written with the id.
-    app.add_middleware(Tracing, metrics=metrics)
 
 
 def new_request_id() -> str:
