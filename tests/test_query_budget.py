@@ -347,6 +347,8 @@ def test_a_scanning_process_that_dies_mid_scan_is_a_503_then_replaced(sqlite_url
         assert scanner._process is not None
         pid = scanner._process.pid
         assert pid != os.getpid()
+        # Below this process for the CPU.
+        assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + 10
         # Stopped, it cannot answer the scan handed to it; then it dies.
         os.kill(pid, signal.SIGSTOP)
         attempt = pool.submit(lambda: list(store.find(ALICE, SCAN)))
