@@ -166,6 +166,8 @@ class RateLimiter:
     def __init__(self, default: str, storage: SharedStorage) -> None:
         self.default = parse_limits(default)
         self.storage = storage
+        # One strategy per storage it counts in (Redis, the process's memory): made once.
+        self._strategies: dict[int, MovingWindowRateLimiter] = {}
 
     async def hit(self, key_id: str, own: str | None = None) -> Verdict:
         """Count one request of `key_id` against its own limits, or the default ones."""
@@ -177,7 +179,9 @@ class RateLimiter:
         # window exactly (the counter estimates from the previous window, and can admit more
         # than the limit), at the cost of one timestamp per admitted request, so at most the
         # limit's amount per active key.
-        strategy = MovingWindowRateLimiter(storage)
+        strategy = self._strategies.get(id(storage))
+        if strategy is None:
+            strategy = self._strategies[id(storage)] = MovingWindowRateLimiter(storage)
         exceeded = None
         for item in items:
             # Limits are hit in order and the first one exceeded stops the count: a refused
@@ -186,19 +190,24 @@ class RateLimiter:
                 exceeded = item
                 break
         now = time.time()
-        policies, states = [], []
+        states = []
         retry_after = 0
         for item in items:
             reset, remaining = await strategy.get_window_stats(item, "key", key_id)
             wait = max(0, math.ceil(reset - now))
-            name = _policy_name(item)
-            policies.append(f'"{name}";q={item.amount};w={item.get_expiry()}')
-            states.append(f'"{name}";r={max(0, remaining)};t={wait}')
+            states.append(f'"{_policy_name(item)}";r={max(0, remaining)};t={wait}')
             if item is exceeded:
                 retry_after = max(1, wait)
-        headers = {"RateLimit-Policy": ", ".join(policies), "RateLimit": ", ".join(states)}
+        headers = {"RateLimit-Policy": _policies(items), "RateLimit": ", ".join(states)}
         return Verdict(exceeded is None, headers, exceeded, retry_after)
 
 
+@lru_cache(maxsize=256)
 def _policy_name(item: RateLimitItem) -> str:
     return f"{item.amount}-per-{item.get_expiry()}s"
+
+
+@lru_cache(maxsize=256)
+def _policies(items: Sequence[RateLimitItem]) -> str:
+    """The `RateLimit-Policy` field of `items`: the same for every request under them."""
+    return ", ".join(f'"{_policy_name(i)}";q={i.amount};w={i.get_expiry()}' for i in items)
