@@ -333,6 +333,8 @@ def test_a_scan_judges_its_messages_in_the_scanning_process(
         assert isinstance(store, SqlStore)
         found = [d["name"] for batch in store.find(ALICE, SCAN) for d in batch]
         assert (len(found), judged) == (CONVERSATIONS, [])
+        # The web view's totals too.
+        assert (store.count(ALICE, SCAN), judged) == (CONVERSATIONS, [])
         narrowed = replace(SCAN, conditions=(replace(SCAN.conditions[0], value="word 1 word 7q"),))
         assert sum(len(batch) for batch in store.find(ALICE, narrowed)) == CONVERSATIONS
         assert judged == ["word 1 word 7q"] * CONVERSATIONS

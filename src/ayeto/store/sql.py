@@ -254,12 +254,7 @@ class SqlStore:
             with self._read(single=True) as connection, self._planned(connection, query):
                 shape, values = self._page(connection, owner, query)
                 statement = self._page_of_shape(shape, True)
-                with self._scan(connection, query, shape) as scan:
-                    rows = (
-                        self._rows(connection, statement, values)
-                        if scan is None
-                        else scan(statement, values)
-                    )
+                rows = self._all_rows(connection, query, shape, statement, values)
             if rows:
                 yield [_conversation(row) for row in rows]
             return
@@ -307,7 +302,8 @@ class SqlStore:
     def count(self, owner: str, query: Query) -> int:
         with self._read(single=True) as connection:
             shape, values = self._page(connection, owner, query)
-            return int(self._rows(connection, self._count_of_shape(shape), values)[0][0])
+            statement = self._count_of_shape(shape)
+            return int(self._all_rows(connection, query, shape, statement, values)[0][0])
 
     def models(self, owner: str) -> list[str]:
         with self._read(single=True) as connection:
@@ -732,6 +728,21 @@ class SqlStore:
         if any(condition.op is Op.REGEX for condition in query.conditions):
             return self.dialect.planned_for_values(connection)
         return nullcontext()
+
+    def _all_rows(
+        self,
+        connection: Connection,
+        query: Query,
+        shape: _Shape,
+        statement: ExecutableReturnsRows,
+        values: Mapping[str, Any],
+    ) -> Sequence[Any]:
+        """Every row of `statement`, the statement of `query`: from the search process where it
+        reads every message for a regex (`_scan`), else here."""
+        with self._scan(connection, query, shape) as scan:
+            if scan is None:
+                return self._rows(connection, statement, values)
+            return scan(statement, values)
 
     @contextmanager
     def _scan(self, connection: Connection, query: Query, shape: _Shape) -> Iterator[_Scan | None]:
