@@ -287,8 +287,7 @@ def test_a_statement_timeout_below_the_scan_budget_is_the_one_reported(sqlite_ur
     assert (type(refused.value), refused.value.detail) == (QueryTimeout, QUERY_TIMEOUT)
 
 
-# One scan runs at a time: each holds the interpreter for every message it reads (`SqlStore._scan`).
-# No literal: every message is read.
+# No literal: every message is read, in the search process, one scan at a time (`SqlStore._scan`).
 SCAN = Query(conditions=(Condition(FIELDS["messages.content"], Op.REGEX, "[0-9]q"),))
 
 

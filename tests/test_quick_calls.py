@@ -118,7 +118,7 @@ def test_a_search_the_index_narrows_is_answered_on_the_loop_and_a_scan_never_is(
     shared = Services.of(sql, Settings())
     # Its literal is looked up in the search index: a few messages to judge.
     body = {"filters": [["messages.content", "regex", "line 29"]]}
-    # No literal: every message is read, and RE2 judges each of them in the interpreter.
+    # No literal: every message is read (a scan, made in the search process).
     scan = {"filters": [["messages.content", "regex", LATE]]}
     assert found_ids(sql, body) == found_ids(sql, scan) == [ids[-1]]
 

@@ -167,7 +167,7 @@ class RateLimiter:
         self.default = parse_limits(default)
         self.storage = storage
         # One strategy per storage it counts in (Redis, the process's memory): made once.
-        self._strategies: dict[int, MovingWindowRateLimiter] = {}
+        self._strategies: dict[Storage, MovingWindowRateLimiter] = {}
 
     async def hit(self, key_id: str, own: str | None = None) -> Verdict:
         """Count one request of `key_id` against its own limits, or the default ones."""
@@ -179,9 +179,9 @@ class RateLimiter:
         # window exactly (the counter estimates from the previous window, and can admit more
         # than the limit), at the cost of one timestamp per admitted request, so at most the
         # limit's amount per active key.
-        strategy = self._strategies.get(id(storage))
+        strategy = self._strategies.get(storage)
         if strategy is None:
-            strategy = self._strategies[id(storage)] = MovingWindowRateLimiter(storage)
+            strategy = self._strategies[storage] = MovingWindowRateLimiter(storage)
         exceeded = None
         for item in items:
             # Limits are hit in order and the first one exceeded stops the count: a refused

@@ -88,7 +88,7 @@ class _Connection(sqlite3.Connection):
 
 def install(engine: Engine, milliseconds: int) -> None:
     """Give each read statement of `engine` (an SQLite engine) `milliseconds` to run."""
-    seconds = milliseconds / 1000
+    each = milliseconds / 1000
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, _args: Sequence[Any], kwargs: dict[str, Any]) -> None:
@@ -105,19 +105,23 @@ def install(engine: Engine, milliseconds: int) -> None:
             # Nor is a write's progress watched: an import runs millions of instructions.
             dbapi_connection.set_progress_handler(None, INSTRUCTIONS)
         else:
-            dbapi_connection.clock.seconds = seconds
+            dbapi_connection.clock.seconds = each
             dbapi_connection.set_progress_handler(dbapi_connection.clock.spent, INSTRUCTIONS)
+
+
+def _clock(connection: Connection) -> _Clock | None:
+    """The clock of `connection`'s statements; None where no budget was installed."""
+    dbapi_connection = connection.connection.dbapi_connection
+    return dbapi_connection.clock if isinstance(dbapi_connection, _Connection) else None
 
 
 @contextmanager
 def at_most(connection: Connection, milliseconds: int) -> Iterator[bool]:
     """Within it, each statement (and batch) of this read transaction has at most `milliseconds`;
     yields whether that is less than the budget it had (then it is what can run out)."""
-    dbapi_connection = connection.connection.dbapi_connection
-    if not isinstance(dbapi_connection, _Connection):
+    if (clock := _clock(connection)) is None:
         yield False
         return
-    clock = dbapi_connection.clock
     before = clock.seconds
     clock.seconds = min(before, milliseconds / 1000)
     try:
@@ -128,21 +132,17 @@ def at_most(connection: Connection, milliseconds: int) -> Iterator[bool]:
 
 def seconds(connection: Connection) -> float:
     """The budget of each statement of this read transaction (inf: none)."""
-    dbapi_connection = connection.connection.dbapi_connection
-    if not isinstance(dbapi_connection, _Connection):
-        return math.inf
-    return dbapi_connection.clock.seconds
+    clock = _clock(connection)
+    return math.inf if clock is None else clock.seconds
 
 
 @contextmanager
 def until(connection: Connection, deadline: float) -> Iterator[None]:
     """Within it, no statement (or batch) of this read transaction runs past `deadline` (a
     `time.monotonic()` instant), however much of its own budget is left."""
-    dbapi_connection = connection.connection.dbapi_connection
-    if not isinstance(dbapi_connection, _Connection):
+    if (clock := _clock(connection)) is None:
         yield
         return
-    clock = dbapi_connection.clock
     clock.cap = deadline
     try:
         yield

@@ -768,19 +768,16 @@ class SqlStore:
             raise NotQuick
         index = scanned[0]
         pattern = str(query.conditions[index].value)
-        budgeted = self.scan_timeout_ms is not None
 
         def too_long() -> ScanTimeout:
             assert self.scan_timeout_ms is not None
             return ScanTimeout(_scanned_too_long(index, pattern, self.scan_timeout_ms))
 
         if self._scanner is not None:
-            self._scanner.start()
-        started = time.monotonic()
-        scan_deadline = math.inf
-        if self.scan_timeout_ms is not None:
-            scan_deadline = started + self.scan_timeout_ms / 1000
-        if not self._scanning.acquire(timeout=-1 if not budgeted else scan_deadline - started):
+            self._scanner.start()  # before the budget: the first scan starts the process
+        wait = math.inf if self.scan_timeout_ms is None else self.scan_timeout_ms / 1000
+        scan_deadline = time.monotonic() + wait
+        if not self._scanning.acquire(timeout=-1 if wait == math.inf else wait):
             raise too_long()
         try:
             if self._scanner is None:
