@@ -7,6 +7,7 @@ its own transaction: the same calls give the same answers, with one commit per s
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -23,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from ayeto.errors import Forbidden, NotFound, Unavailable
 from ayeto.store import SqlStore, Store
 from ayeto.store.dialects import UNAVAILABLE
+from ayeto.store.sql import _Stamp
 from tests.factories import ALICE, BOB, conversation, message, new_id
 
 NOW = 1_800_000_000_000
@@ -49,12 +51,18 @@ def all_at_once(store: SqlStore, calls: int) -> Iterator[None]:
     held = store.writer.connect()
     try:
         yield
-        deadline = time.monotonic() + 30
-        while len(store._batch._waiting) < calls:
-            assert time.monotonic() < deadline, "the calls did not all arrive"
-            time.sleep(0.005)
+        waiting(store, calls)
     finally:
         held.close()
+
+
+def waiting(store: SqlStore, calls: int) -> None:
+    """Returns once `calls` calls wait for the writer of `store` (SQLite's)."""
+    assert store._batch is not None
+    deadline = time.monotonic() + 30
+    while len(store._batch._waiting) < calls:
+        assert time.monotonic() < deadline, "the calls did not all arrive"
+        time.sleep(0.002)
 
 
 def concurrently(store: SqlStore, calls: list[Callable[[], Any]]) -> list[Outcome]:
@@ -209,3 +217,114 @@ def test_a_write_lock_held_elsewhere_is_a_503_and_the_writer_goes_on(
         other.close()
     sql_store.delete(ALICE, documents[0]["id"])
     assert [d["id"] for d in sql_store.export()] == [documents[1]["id"]]
+
+
+def in_order(store: SqlStore, calls: list[Callable[[], Any]]) -> list[Outcome]:
+    """The calls one after another on PostgreSQL; on SQLite in one batch, in this order (each
+    is waiting for the held writer before the next is made)."""
+    if store._batch is None:
+        return [outcome(_done(call)) for call in calls]
+    with ThreadPoolExecutor(len(calls)) as pool:
+        held = store.writer.connect()
+        try:
+            futures = []
+            for count, call in enumerate(calls, start=1):
+                futures.append(pool.submit(call))
+                waiting(store, count)
+        finally:
+            held.close()
+        return [outcome(future) for future in futures]
+
+
+def _done(call: Callable[[], Any]) -> Future[Any]:
+    future: Future[Any] = Future()
+    try:
+        future.set_result(call())
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
+
+
+def test_gets_in_one_batch_answer_as_one_after_another_would(sql: SqlStore) -> None:
+    first, second, gone = (conversation(ALICE, messages=[message()]) for _ in range(3))
+    theirs = conversation(BOB)
+    sql.upsert([first, second, gone, theirs])
+    unknown = new_id()
+    statements: list[str] = []
+    if sql._batch is not None:
+        # The writer's one connection, as the batch will have it: its statements are traced.
+        with sql.writer.connect() as writer:
+            driver = writer.connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            driver.set_trace_callback(statements.append)
+
+    answers = in_order(
+        sql,
+        [
+            lambda: sql.get(ALICE, first["id"], NOW),
+            lambda: sql.get(ALICE, first["id"], NOW + 1),
+            lambda: sql.get(ALICE, second["id"], NOW + 2),
+            lambda: sql.get(ALICE, gone["id"], NOW + 3),
+            lambda: sql.delete(ALICE, gone["id"]),
+            lambda: sql.get(ALICE, gone["id"], NOW + 4),
+            lambda: sql.get(ALICE, theirs["id"], NOW + 5),
+            lambda: sql.get(ALICE, unknown, NOW + 6),
+            lambda: sql.get(ALICE, second["id"], NOW + 7),
+        ],
+    )
+
+    def stamped(document: dict[str, Any], at: int) -> Outcome:
+        return ("ok", plain(document) | {"accessed": {"user_id": ALICE, "timestamp": at}})
+
+    assert answers == [
+        stamped(first, NOW),
+        stamped(first, NOW + 1),
+        stamped(second, NOW + 2),
+        stamped(gone, NOW + 3),
+        ("ok", None),
+        ("NotFound", f"not found, id: {gone['id']}"),
+        ("Forbidden", f"conversation {theirs['id']} belongs to another user"),
+        ("NotFound", f"not found, id: {unknown}"),
+        stamped(second, NOW + 7),
+    ]
+    # Stored: each conversation with the stamp of the last get of it.
+    assert plain(list(sql.export())) == sorted(
+        [stamped(first, NOW + 1)[1], stamped(second, NOW + 7)[1], plain(theirs)],
+        key=lambda d: (d["created"]["user_id"], d["id"]),
+    )
+    if sql._batch is not None:
+        # One UPDATE for each run of gets between the delete: the four before it, the four after.
+        updates = [s for s in statements if s.lstrip().startswith(("WITH", "UPDATE"))]
+        assert len(updates) == 2, updates
+        assert all("json_each" in update for update in updates)
+
+
+def test_a_batch_queued_from_an_event_loop_wakes_it_once(sql_store: SqlStore) -> None:
+    documents = [conversation(ALICE) for _ in range(5)]
+    sql_store.upsert(documents)
+    assert sql_store._batch is not None
+    batch = sql_store._batch
+    wakes: list[int] = []
+
+    async def main() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        original = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            wakes.append(1)
+            return original(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign,assignment]
+        with all_at_once(sql_store, len(documents)):
+            futures = [
+                batch.queue(_Stamp(sql_store, ALICE, d["id"], NOW + i))
+                for i, d in enumerate(documents)
+            ]
+        return [plain(document) for document in await asyncio.gather(*futures)]
+
+    answers = asyncio.run(main())
+    assert answers == [
+        plain(d) | {"accessed": {"user_id": ALICE, "timestamp": NOW + i}}
+        for i, d in enumerate(documents)
+    ]
+    assert wakes == [1]

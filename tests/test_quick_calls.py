@@ -18,7 +18,7 @@ from ayeto.auth import create_key, digest
 from ayeto.config import ConnectionOptions, Settings
 from ayeto.errors import NotFound
 from ayeto.query import parse_query
-from ayeto.store import SqlStore, Store, open_store
+from ayeto.store import Document, SqlStore, Store, open_store
 from ayeto.store.base import NotQuick, Queued
 from tests.factories import ALICE, BOB, conversation, message
 
@@ -157,12 +157,14 @@ def test_a_get_hands_its_stamp_to_the_writer_and_answers_once_it_is_committed(
     before = plain(sql.get(ALICE, ids[0], NOW - 1))
 
     if sql.dialect.name == "sqlite":
-        with pytest.raises(Queued) as queued:
-            sql.quickly(sql.get, ALICE, ids[0], NOW)
-        assert plain(queued.value.future.result(timeout=30))["accessed"] == {
-            "user_id": ALICE,
-            "timestamp": NOW,
-        }
+
+        async def queued() -> Document:
+            with pytest.raises(Queued) as handed:
+                sql.quickly(sql.get, ALICE, ids[0], NOW)
+            # A future of this loop, set once the stamp is committed.
+            return await asyncio.wait_for(handed.value.future, 30)
+
+        assert plain(asyncio.run(queued()))["accessed"] == {"user_id": ALICE, "timestamp": NOW}
 
     answer = asyncio.run(shared.call(sql.get, ALICE, ids[0], NOW + 1))
     assert plain(answer) == {**before, "accessed": {"user_id": ALICE, "timestamp": NOW + 1}}

@@ -78,7 +78,7 @@ class Services:
         except NotQuick:
             pass
         except Queued as queued:
-            return cast(R, await _outcome(asyncio.wrap_future(queued.future)))
+            return cast(R, await _outcome(queued.future))
         return await self._in_thread(function, *args, **kwargs)
 
     @timed

@@ -8,8 +8,8 @@ list.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Iterable, Iterator
-from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
@@ -43,10 +43,11 @@ class NotQuick(Exception):
 
 
 class Queued(Exception):
-    """A write `Store.quickly` handed to the store's writer instead of waiting for it: `future`
-    has the call's outcome once the transaction holding the write has committed."""
+    """A write `Store.quickly` handed to the store's writer instead of waiting for it: `future`,
+    a future of the calling thread's event loop, has the call's outcome once the transaction
+    holding the write has committed."""
 
-    def __init__(self, future: Future[Any]) -> None:
+    def __init__(self, future: asyncio.Future[Any]) -> None:
         super().__init__()
         self.future = future
 

@@ -7,9 +7,16 @@ together, and the next batch writes all of them in one transaction. Each call's 
 once the transaction holding its write has committed, so an acknowledged write is on disk exactly
 as before.
 
-Callers either wait on the future (`run`, from a worker thread) or take it (`submit`): the event
-loop awaits it, so a `get` costs no worker thread at all, and the loop is woken once per batch
-rather than once per call.
+Callers either wait (`run`, from a worker thread) or, on an event loop, take a future of that loop
+(`queue`) and await it: a `get` costs no worker thread at all. The futures of one batch are set
+together, in one callback on their loop: the loop is woken once per batch rather than once per
+call, and the writer hands the loop nothing per call.
+
+Consecutive calls of one kind that a single statement can make together (`Together`: the
+`accessed` stamps of concurrent `get`s) are made by that statement, with the outcome each would
+have had alone, one after another. SQLite is given one statement instead of many, and the writer
+needs the interpreter lock once for it rather than a few times for each call; the lock is what
+it waits for while the event loop is busy.
 
 A call may raise one of the API's errors (e.g. NotFound) only when it has written nothing: that
 error is its own, and the batch commits for the others. Any other failure (a statement, the
@@ -19,12 +26,16 @@ call in it gets the same error, as the API reports it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
+import itertools
 import threading
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -33,14 +44,34 @@ from ayeto.errors import AyetoError
 T = TypeVar("T")
 
 
-class _Call(Generic[T]):
-    __slots__ = ("context", "future", "work")
+class Together(ABC, Generic[T]):
+    """A write that a run of writes of its class can make in one statement (`all`)."""
 
-    def __init__(self, work: Callable[[Connection], T]) -> None:
+    @abstractmethod
+    def __call__(self, connection: Connection) -> T:
+        """This write alone; it may raise one of the API's errors only when it wrote nothing."""
+
+    @classmethod
+    @abstractmethod
+    def all(cls, connection: Connection, calls: Sequence[Self]) -> list[T | AyetoError]:
+        """What each of `calls` comes to (its result, or the API's error it would raise), as if
+        they were made one after another, in this order."""
+
+
+class _Call(Generic[T]):
+    __slots__ = ("context", "future", "loop", "work")
+
+    def __init__(
+        self, work: Callable[[Connection], T], loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         self.work = work
         # The caller's context (its request id, for any log line the write writes).
         self.context = contextvars.copy_context()
-        self.future: Future[T] = Future()
+        # Set by the writer (`run`), or on the caller's loop (`queue`).
+        self.loop = loop
+        self.future: Future[T] | asyncio.Future[T] = (
+            Future() if loop is None else loop.create_future()
+        )
 
 
 class GroupCommit:
@@ -55,10 +86,22 @@ class GroupCommit:
         self._writer: threading.Thread | None = None
         self._closed = False
 
-    def submit(self, work: Callable[[Connection], T]) -> Future[T]:
-        """`work(connection)` in the next batch; its future has the outcome once that batch has
-        committed (or failed)."""
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)`'s result once the transaction it ran in has committed."""
         call = _Call(work)
+        self._add(call)
+        assert isinstance(call.future, Future)
+        return call.future.result()
+
+    def queue(self, work: Callable[[Connection], T]) -> asyncio.Future[T]:
+        """`work(connection)` in the next batch, from the running event loop: a future of that
+        loop, which has the outcome once that batch has committed (or failed)."""
+        call = _Call(work, asyncio.get_running_loop())
+        self._add(call)
+        assert isinstance(call.future, asyncio.Future)
+        return call.future
+
+    def _add(self, call: _Call[Any]) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
@@ -69,11 +112,6 @@ class GroupCommit:
                 )
                 self._writer.start()
             self._arrived.notify()
-        return call.future
-
-    def run(self, work: Callable[[Connection], T]) -> T:
-        """`work(connection)`'s result once the transaction it ran in has committed."""
-        return self.submit(work).result()
 
     def close(self) -> None:
         """Writes what was submitted, then ends the writer thread."""
@@ -95,26 +133,64 @@ class GroupCommit:
 
     def _write_batch(self) -> None:
         batch: list[_Call[Any]] = []
-        outcomes: list[tuple[Any, BaseException | None]] = []
+        outcomes: list[_Outcome] = []
         try:
             # The batch is taken once the writer is ours: everyone who came while we waited for
             # it joins.
             with self._transaction() as connection:
                 with self._lock:
                     batch, self._waiting = self._waiting, []
-                for call in batch:
-                    try:
-                        outcomes.append((call.context.run(call.work, connection), None))
-                    except AyetoError as exc:
-                        outcomes.append((None, exc))
+                for kind, calls in itertools.groupby(batch, key=_kind):
+                    outcomes += _made(connection, kind, list(calls))
         except BaseException as exc:
             if not batch:  # the writer could not be had: the failure is everyone's waiting
                 with self._lock:
                     batch, self._waiting = self._waiting, []
             outcomes = [(None, exc)] * len(batch)
         # Only now, with the batch committed (or rolled back), does anyone hear of it.
-        for call, (result, error) in zip(batch, outcomes, strict=True):
-            if error is None:
-                call.future.set_result(result)
+        on_loops: dict[asyncio.AbstractEventLoop, list[tuple[_Call[Any], _Outcome]]] = {}
+        for call, outcome in zip(batch, outcomes, strict=True):
+            if call.loop is None:
+                _settle([(call, outcome)])
             else:
-                call.future.set_exception(error)
+                on_loops.setdefault(call.loop, []).append((call, outcome))
+        for loop, settled in on_loops.items():
+            # A loop closed meanwhile has no one left to tell.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, settled)
+
+
+_Outcome = tuple[Any, BaseException | None]
+
+
+def _kind(call: _Call[Any]) -> type[Together[Any]] | None:
+    return type(call.work) if isinstance(call.work, Together) else None
+
+
+def _made(
+    connection: Connection, kind: type[Together[Any]] | None, calls: list[_Call[Any]]
+) -> list[_Outcome]:
+    """The outcomes of a run of consecutive calls, all of `kind` (None: of no kind, each alone)."""
+    if kind is None or len(calls) == 1:
+        outcomes: list[_Outcome] = []
+        for call in calls:
+            try:
+                outcomes.append((call.context.run(call.work, connection), None))
+            except AyetoError as exc:
+                outcomes.append((None, exc))
+        return outcomes
+    # One statement for all: any log line it writes names the first caller's request.
+    works = [call.work for call in calls if isinstance(call.work, kind)]
+    together = calls[0].context.run(kind.all, connection, works)
+    return [(None, x) if isinstance(x, AyetoError) else (x, None) for x in together]
+
+
+def _settle(settled: list[tuple[_Call[Any], _Outcome]]) -> None:
+    for call, (result, error) in settled:
+        # A caller on a loop may have cancelled its future; the write stands all the same.
+        if call.future.done():
+            continue
+        if error is None:
+            call.future.set_result(result)
+        else:
+            call.future.set_exception(error)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -41,6 +42,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement, UnaryExpressio
 from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 from ayeto.errors import (
+    AyetoError,
     Forbidden,
     MatchesChanged,
     NotFound,
@@ -52,7 +54,7 @@ from ayeto.prefilter import required
 from ayeto.query import Condition, Field, Op, Query, short
 from ayeto.store import budget, migrations
 from ayeto.store.base import ApiKey, Document, NotQuick, Queued, WebSession, messages_of
-from ayeto.store.batching import GroupCommit
+from ayeto.store.batching import GroupCommit, Together
 from ayeto.store.dialects import Dialect, SQLite
 from ayeto.store.scanner import Scanner
 from ayeto.store.schema import (
@@ -95,6 +97,8 @@ _CONVERSATION_COLUMNS = (
     _C.accessed_at,
     _C.messages_json,
 )
+# Where a conversation's row has its owner (its id is first).
+_OWNER_AT = 7
 # A message's fields as a response has them, in its order: what `render_messages` takes.
 _MESSAGE_FIELDS = ("id", "timestamp", "role", "content", "reasoning_content", "model", "img_gen")
 _FIELDS_OF_ROW = operator.itemgetter(*_MESSAGE_FIELDS)
@@ -118,10 +122,25 @@ _ID: BindParameter[str] = bindparam("conversation_id")
 _NOW: BindParameter[int] = bindparam("now")
 _KEY_BY_DIGEST = select(*_KEY_COLUMNS).where(api_keys.c.digest == bindparam("digest"))
 _TOUCH_KEY = update(api_keys).where(api_keys.c.id == bindparam("key_id")).values(last_used_at=_NOW)
+_STAMP = func.json_each(bindparam("stamps")).table_valued("value", name="stamp")
 _GET = (
     update(conversations)
     .where(_C.owner_id == _OWNER, _C.id == _ID)
     .values(accessed_by=_OWNER, accessed_at=_NOW)
+    .returning(*_CONVERSATION_COLUMNS)
+)
+# The stamps of many `get`s (SQLite's writer: `_Stamp.all`), given as one JSON array of
+# `[owner, id, now]`, each (owner, id) once.
+_STAMPED = select(
+    *(
+        func.json_extract(_STAMP.c.value, literal_column(f"'$[{i}]'")).label(name)
+        for i, name in enumerate(("owner", "id", "now"))
+    )
+).cte("stamped")
+_GET_MANY = (
+    update(conversations)
+    .where(_C.owner_id == _STAMPED.c.owner, _C.id == _STAMPED.c.id)
+    .values(accessed_by=_STAMPED.c.owner, accessed_at=_STAMPED.c.now)
     .returning(*_CONVERSATION_COLUMNS)
 )
 _MODELS = select(_C.model).where(_C.owner_id == _OWNER).distinct().order_by(_C.model)
@@ -311,16 +330,7 @@ class SqlStore:
             return list(found.scalars())
 
     def get(self, owner: str, conversation_id: str, now: int) -> Document:
-        values = {"owner": owner, "conversation_id": conversation_id, "now": now}
-
-        def stamp(connection: Connection) -> Document:
-            # The stamp returns the conversation, its messages with it. At most one row:
-            # (owner_id, id) is the key.
-            rows = self._rows(connection, _GET, values)
-            if not rows:
-                raise _missing(connection, conversation_id)
-            return _conversation(rows[0])
-
+        stamp = _Stamp(self, owner, conversation_id, now)
         if self._batch is None and self.dialect.round_trips:
             # One statement, committed as it ends (before the answer, as a transaction's commit
             # would): one round trip instead of three.
@@ -641,7 +651,7 @@ class SqlStore:
         if (quick := self._quick()) is not None:
             if self._batch is None or not quick.queueable:
                 raise NotQuick
-            raise Queued(self._batch.submit(work))
+            raise Queued(self._batch.queue(work))
         if self._batch is not None:
             return self._batch.run(work)
         with self._write() as connection:
@@ -1019,12 +1029,52 @@ def _scanned_too_long(index: int, pattern: str, milliseconds: int) -> str:
     )
 
 
-def _missing(connection: Connection, conversation_id: str) -> Exception:
+def _missing(connection: Connection, conversation_id: str) -> AyetoError:
     """Forbidden if the id is someone else's conversation, NotFound if it is nobody's."""
     taken = connection.execute(_OWNER_OF, {"conversation_id": conversation_id})
     if taken.first() is None:
         return NotFound(conversation_id)
     return Forbidden(f"conversation {conversation_id} belongs to another user")
+
+
+class _Stamp(Together[Document]):
+    """A `get`'s `accessed` stamp, which returns the conversation with it."""
+
+    __slots__ = ("conversation_id", "now", "owner", "store")
+
+    def __init__(self, store: SqlStore, owner: str, conversation_id: str, now: int) -> None:
+        self.store = store
+        self.owner = owner
+        self.conversation_id = conversation_id
+        self.now = now
+
+    def __call__(self, connection: Connection) -> Document:
+        # The stamp returns the conversation, its messages with it. At most one row:
+        # (owner_id, id) is the key.
+        values = {"owner": self.owner, "conversation_id": self.conversation_id, "now": self.now}
+        rows = self.store._rows(connection, _GET, values)
+        if not rows:
+            raise _missing(connection, self.conversation_id)
+        return _conversation(rows[0])
+
+    @classmethod
+    def all(cls, connection: Connection, calls: Sequence[_Stamp]) -> list[Document | AyetoError]:
+        # One after another, the stamps of one conversation leave the last one's on its row, and
+        # each answer has its own: so its row is stamped once, with the last.
+        last = {(call.owner, call.conversation_id): call.now for call in calls}
+        stamps = orjson.dumps([[owner, id_, now] for (owner, id_), now in last.items()]).decode()
+        rows = calls[0].store._rows(connection, _GET_MANY, {"stamps": stamps})
+        stamped = {(row[_OWNER_AT], row[0]): row for row in rows}
+        answers: list[Document | AyetoError] = []
+        for call in calls:
+            row = stamped.get((call.owner, call.conversation_id))
+            if row is None:
+                answers.append(_missing(connection, call.conversation_id))
+                continue
+            document = _conversation(row)
+            document["accessed"] = {"user_id": call.owner, "timestamp": call.now}
+            answers.append(document)
+        return answers
 
 
 # A scan's statement run in the scanning process: its rows (`SqlStore._scan`).
