@@ -595,6 +595,28 @@ def test_get_takes_an_uppercase_id_and_answers_the_lowercase_one(
     accessed(own, ALICE, before, now_ms(), response)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "entity_id={id}",
+        "entity_id={ID}",
+        "entity_id={quoted}",
+        "entity_id={id}&other=1",
+        "other=1&entity_id={ID}",
+        "entity_id=x&entity_id={id}",
+    ],
+)
+def test_get_reads_the_entity_id_however_the_query_is_written(
+    client: TestClient, alice: dict[str, str], own: Document, query: str
+) -> None:
+    # The last `entity_id` counts; `%2D` is a `-`.
+    id_ = own["id"]
+    written = query.format(id=id_, ID=id_.upper(), quoted=id_.replace("-", "%2D"))
+    before = now_ms()
+    response = client.post(f"{GET}?{written}", headers=alice)
+    accessed(own, ALICE, before, now_ms(), response)
+
+
 @pytest.mark.parametrize("path", [GET, DELETE])
 def test_missing_entity_id_is_400(client: TestClient, alice: dict[str, str], path: str) -> None:
     assert_error(client.post(path, headers=alice), 400, "entity_id: query parameter is required")

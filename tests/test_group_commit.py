@@ -21,6 +21,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
+from ayeto.api.services import Services
+from ayeto.config import Settings
 from ayeto.errors import Forbidden, NotFound, Unavailable
 from ayeto.store import SqlStore, Store
 from ayeto.store.dialects import UNAVAILABLE
@@ -328,3 +330,32 @@ def test_a_batch_queued_from_an_event_loop_wakes_it_once(sql_store: SqlStore) ->
         for i, d in enumerate(documents)
     ]
     assert wakes == [1]
+
+
+def test_a_cancelled_get_leaves_its_stamp_and_its_batch_to_the_others(
+    sql_store: SqlStore,
+) -> None:
+    documents = [conversation(ALICE) for _ in range(2)]
+    sql_store.upsert(documents)
+    shared = Services.of(sql_store, Settings())
+
+    async def main() -> tuple[bool, Any]:
+        with all_at_once(sql_store, 2):
+            cancelled, kept = (
+                asyncio.create_task(shared.call(sql_store.get, ALICE, d["id"], NOW + i))
+                for i, d in enumerate(documents)
+            )
+            await asyncio.sleep(0)  # both are handed to the writer, which is held
+            cancelled.cancel()
+            await asyncio.sleep(0)
+        return cancelled.cancelled(), plain(await kept)
+
+    assert asyncio.run(main()) == (
+        True,
+        plain(documents[1]) | {"accessed": {"user_id": ALICE, "timestamp": NOW + 1}},
+    )
+    # The cancelled caller's stamp was written with the batch all the same.
+    assert {d["id"]: d["accessed"]["timestamp"] for d in sql_store.export()} == {
+        documents[0]["id"]: NOW,
+        documents[1]["id"]: NOW + 1,
+    }

@@ -159,7 +159,9 @@ class FailureThrottle:
         """Count one failure of `client`; returns how many seconds to wait before answering."""
         key = f"ayeto/invalid-key/{client}"
         window = self.window_seconds
-        failures = await self.storage.run(lambda storage: storage.incr(key, window))
+        failures = await self.storage.run(
+            lambda redis: redis.incr(key, window), lambda memory: memory.incr(key, window)
+        )
         return self.delay(failures)
 
     async def failed(self, client: str) -> None:

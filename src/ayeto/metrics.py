@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import functools
 import os
-import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, cast
 
 from prometheus_client import (
     CollectorRegistry,
@@ -249,22 +248,9 @@ def database_error_kind(error: AyetoError) -> str | None:
     return None
 
 
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-
-def timed(call: F) -> F:
-    """Times `Services.call` into `ayeto_store_call_duration_seconds`, by operation."""
-
-    @functools.wraps(call)
-    async def timed_call(self: Any, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return await call(self, function, *args, **kwargs)
-        finally:
-            operation = _OPERATIONS.get(getattr(function, "__name__", ""), "other")
-            self.metrics.store_call(operation, time.perf_counter() - start)
-
-    return cast(F, timed_call)
+def operation(function: Callable[..., Any]) -> str:
+    """The operation a store call of `function` is timed as (`Metrics.store_call`)."""
+    return _OPERATIONS.get(getattr(function, "__name__", ""), "other")
 
 
 @functools.cache

@@ -27,10 +27,10 @@ from functools import lru_cache
 from typing import Final, TypeVar
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage
 from limits.aio.storage.redis.coredis import CoredisBridge
-from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
+from limits.storage import MemoryStorage
 
 from ayeto.errors import RateLimited
 from ayeto.metrics import Metrics
@@ -63,6 +63,50 @@ def _parsed(text: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(text))
 
 
+# Keys whose storage keys a `_Limits` keeps; past that it starts again.
+_KEYS_KEPT: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Limit:
+    """One limit, with what every count against it reads."""
+
+    item: RateLimitItem
+    amount: int
+    expiry: int
+    # Its name in the answer's fields: `600-per-60s`.
+    name: str
+
+
+class _Limits:
+    """The limits of one text, with what is the same for every request under them: their
+    `RateLimit-Policy` field, and each key's storage keys."""
+
+    __slots__ = ("_keys", "limits", "policy")
+
+    def __init__(self, items: tuple[RateLimitItem, ...]) -> None:
+        self.limits = tuple(
+            _Limit(item, item.amount, item.get_expiry(), f"{item.amount}-per-{item.get_expiry()}s")
+            for item in items
+        )
+        self.policy = ", ".join(f'"{x.name}";q={x.amount};w={x.expiry}' for x in self.limits)
+        self._keys: dict[str, tuple[str, ...]] = {}
+
+    def keys(self, key_id: str) -> tuple[str, ...]:
+        """Where the windows of `key_id` are counted: the library's keys (`key_for`), made once."""
+        keys = self._keys.get(key_id)
+        if keys is None:
+            if len(self._keys) >= _KEYS_KEPT:
+                self._keys.clear()
+            keys = self._keys[key_id] = tuple(x.item.key_for("key", key_id) for x in self.limits)
+        return keys
+
+
+@lru_cache(maxsize=256)
+def _limits(text: str) -> _Limits:
+    return _Limits(parse_limits(text))
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What a request's key has left: the answer's header fields, and whether it may go on."""
@@ -84,26 +128,26 @@ class Verdict:
 class SweptMemoryStorage(MemoryStorage):
     """`limits`' memory storage, with its expired entries swept at most once a second.
 
-    The library starts a sweep with every count whenever the last one has ended, and each sweep
-    hands a bisect of every key's entries to a worker thread while holding the key's lock: under
-    load, a sweep ran all the time, and a request waited for a thread every few requests. That
-    cost a third of a `find`'s CPU time with `limit_to: 0` (bench/RESULTS.md). A count never
-    depends on the sweep (a moving window reads the entries' times, a counter its expiry); the
-    sweep only frees memory, and a second's more entries cost little.
+    The library starts a sweep, in a timer thread of its own, with every count whenever the
+    last one has ended: under load, a thread every few requests, each taking every key's lock in
+    turn. Its asynchronous storage did the same with a worker thread, which cost a third of a
+    `find`'s CPU time with `limit_to: 0` (bench/RESULTS.md). A count never depends on the sweep
+    (a moving window reads the entries' times, a counter its expiry); the sweep only frees
+    memory, and a second's more entries cost little.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.swept_at = -math.inf
 
-    # The library's hook, private to it (`limits.aio.storage.MemoryStorage.__schedule_expiry`):
-    # the one place a sweep starts. tests/test_ratelimit.py fails if it is renamed.
-    async def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802
+    # The library's hook, private to it (`limits.storage.MemoryStorage.__schedule_expiry`): the
+    # one place a sweep starts. tests/test_ratelimit.py fails if it is renamed.
+    def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802
         now = time.monotonic()
         if now - self.swept_at < SWEEP_SECONDS:
             return
         self.swept_at = now
-        await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+        super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
 
 
 class SharedStorage:
@@ -136,10 +180,19 @@ class SharedStorage:
         if self._redis is not None and isinstance(self._redis.bridge, CoredisBridge):
             self._redis.bridge.storage.connection_pool.disconnect()
 
-    async def run(self, operation: Callable[[Storage], Awaitable[T]]) -> T:
-        """`operation` on Redis while it answers, else on the process's memory."""
+    async def run(
+        self,
+        operation: Callable[[RedisStorage], Awaitable[T]],
+        in_memory: Callable[[MemoryStorage], T],
+    ) -> T:
+        """`operation` on Redis while it answers, else `in_memory`, the same operation in the
+        library's synchronous API, on the process's memory.
+
+        Counting in memory waits for nothing: a coroutine for each of its steps cost twice as
+        much as the count (bench/RESULTS.md).
+        """
         if self._redis is None or time.monotonic() < self._down_until:
-            return await operation(self.memory)
+            return in_memory(self.memory)
         try:
             result = await operation(self._redis)
         # The client's own errors arrive wrapped; a socket or a timeout may fail before it.
@@ -153,7 +206,7 @@ class SharedStorage:
                     self.redis_url,
                     " ".join(str(exc).split()) or type(exc).__name__,
                 )
-            return await operation(self.memory)
+            return in_memory(self.memory)
         if self._down:
             self._down = False
             log.warning("Redis answers again: rate limits are shared again")
@@ -161,53 +214,78 @@ class SharedStorage:
 
 
 class RateLimiter:
-    """Counts each request against its key's limits (a moving window per limit)."""
+    """Counts each request against its key's limits (a moving window per limit).
+
+    A moving window, not a sliding-window counter: it counts every request of the last window
+    exactly (the counter estimates from the previous window, and can admit more than the limit),
+    at the cost of one timestamp per admitted request, so at most the limit's amount per active
+    key.
+
+    The window's two steps, counting a request and reading what is left, are those of the
+    library's strategy (`limits.strategies.MovingWindowRateLimiter`: `hit`, `get_window_stats`),
+    made on its storage directly: the strategy makes each limit's key anew on every call, and
+    that cost as much as the count.
+    """
 
     def __init__(self, default: str, storage: SharedStorage) -> None:
-        self.default = parse_limits(default)
+        self.default = _limits(default)
         self.storage = storage
-        # One strategy per storage it counts in (Redis, the process's memory): made once.
-        self._strategies: dict[Storage, MovingWindowRateLimiter] = {}
 
     async def hit(self, key_id: str, own: str | None = None) -> Verdict:
         """Count one request of `key_id` against its own limits, or the default ones."""
-        items = self.default if own is None else parse_limits(own)
-        return await self.storage.run(lambda storage: self._hit(storage, key_id, items))
-
-    async def _hit(self, storage: Storage, key_id: str, items: Sequence[RateLimitItem]) -> Verdict:
-        # A moving window, not a sliding-window counter: it counts every request of the last
-        # window exactly (the counter estimates from the previous window, and can admit more
-        # than the limit), at the cost of one timestamp per admitted request, so at most the
-        # limit's amount per active key.
-        strategy = self._strategies.get(storage)
-        if strategy is None:
-            strategy = self._strategies[storage] = MovingWindowRateLimiter(storage)
-        exceeded = None
-        for item in items:
-            # Limits are hit in order and the first one exceeded stops the count: a refused
-            # request spends nothing of it, only of the limits before it.
-            if not await strategy.hit(item, "key", key_id):
-                exceeded = item
-                break
-        now = time.time()
-        states = []
-        retry_after = 0
-        for item in items:
-            reset, remaining = await strategy.get_window_stats(item, "key", key_id)
-            wait = max(0, math.ceil(reset - now))
-            states.append(f'"{_policy_name(item)}";r={max(0, remaining)};t={wait}')
-            if item is exceeded:
-                retry_after = max(1, wait)
-        headers = {"RateLimit-Policy": _policies(items), "RateLimit": ", ".join(states)}
-        return Verdict(exceeded is None, headers, exceeded, retry_after)
+        limits = self.default if own is None else _limits(own)
+        return await self.storage.run(
+            lambda redis: _hit_redis(redis, limits, key_id),
+            lambda memory: _hit_memory(memory, limits, key_id),
+        )
 
 
-@lru_cache(maxsize=256)
-def _policy_name(item: RateLimitItem) -> str:
-    return f"{item.amount}-per-{item.get_expiry()}s"
+# Limits are hit in order and the first one exceeded stops the count: a refused request spends
+# nothing of it, only of the limits before it.
 
 
-@lru_cache(maxsize=256)
-def _policies(items: Sequence[RateLimitItem]) -> str:
-    """The `RateLimit-Policy` field of `items`: the same for every request under them."""
-    return ", ".join(f'"{_policy_name(i)}";q={i.amount};w={i.get_expiry()}' for i in items)
+def _hit_memory(memory: MemoryStorage, limits: _Limits, key_id: str) -> Verdict:
+    keys = limits.keys(key_id)
+    exceeded = None
+    for limit, key in zip(limits.limits, keys, strict=True):
+        if not memory.acquire_entry(key, limit.amount, limit.expiry):
+            exceeded = limit
+            break
+    windows = [
+        memory.get_moving_window(key, limit.amount, limit.expiry)
+        for limit, key in zip(limits.limits, keys, strict=True)
+    ]
+    return _verdict(limits, exceeded, windows)
+
+
+async def _hit_redis(redis: RedisStorage, limits: _Limits, key_id: str) -> Verdict:
+    keys = limits.keys(key_id)
+    exceeded = None
+    for limit, key in zip(limits.limits, keys, strict=True):
+        if not await redis.acquire_entry(key, limit.amount, limit.expiry):
+            exceeded = limit
+            break
+    windows = [
+        await redis.get_moving_window(key, limit.amount, limit.expiry)
+        for limit, key in zip(limits.limits, keys, strict=True)
+    ]
+    return _verdict(limits, exceeded, windows)
+
+
+def _verdict(
+    limits: _Limits, exceeded: _Limit | None, windows: Sequence[tuple[float, int]]
+) -> Verdict:
+    """The verdict on a request that `exceeded` a limit (None: it fits every one), from each
+    window's start and count (`windows`, in the order of the limits)."""
+    now = time.time()
+    states = []
+    retry_after = 0
+    for limit, (start, count) in zip(limits.limits, windows, strict=True):
+        wait = max(0, math.ceil(start + limit.expiry - now))
+        states.append(f'"{limit.name}";r={max(0, limit.amount - count)};t={wait}')
+        if limit is exceeded:
+            retry_after = max(1, wait)
+    headers = {"RateLimit-Policy": limits.policy, "RateLimit": ", ".join(states)}
+    if exceeded is None:
+        return Verdict(True, headers)
+    return Verdict(False, headers, exceeded.item, retry_after)

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ayeto import __version__
 from ayeto.api import errors, openapi, routes, tracing
 from ayeto.api.routes import JSON
-from ayeto.api.services import Services, services
+from ayeto.api.services import SERVICES, Services, services
 from ayeto.config import Settings
 from ayeto.metrics import CONTENT_TYPE, Metrics, Prometheus, process_registry
 from ayeto.retention import Retention
@@ -44,6 +44,7 @@ class Application(FastAPI):
     """
 
     layers: ASGIApp
+    services: Services
 
     async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The framework's application, as it answers by itself."""
@@ -53,8 +54,9 @@ class Application(FastAPI):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        # As the framework sets it: the endpoints find the services through it.
+        # As the framework sets it.
         scope["app"] = self
+        scope[SERVICES] = self.services
         await self.layers(scope, receive, send)
 
 
@@ -94,7 +96,7 @@ def create_app(
     app.__class__ = Application
     assert isinstance(app, Application)
     app.layers = tracing.Tracing(routes.Direct(app.framework), metrics)
-    app.state.services = Services.of(store, settings, metrics)
+    app.services = app.state.services = Services.of(store, settings, metrics)
     routes.install(app)
     errors.install(app)
 

@@ -117,10 +117,18 @@ _ENTITY_ID: dict[str, Any] = {
     "security": REQUIRED,
 }
 _UUID = re.compile(UUID_PATTERN)
+_ALONE = b"entity_id="
 
 
 def _entity_id(request: Request) -> str:
     """The request's `entity_id`, lowercase; BadRequest if it is missing or not a UUID."""
+    # Nearly every query is `entity_id=<uuid>` alone, which needs no parsing: a UUID has nothing
+    # to unquote. Parsing the query cost a twentieth of a `get`'s time on the event loop.
+    query: bytes = request.scope["query_string"]
+    if len(query) == len(_ALONE) + 36 and query.startswith(_ALONE):
+        alone = query[len(_ALONE) :].decode("latin-1")
+        if _UUID.fullmatch(alone):
+            return alone.lower()
     value = request.query_params.get("entity_id")
     if value is None:
         raise BadRequest("entity_id: query parameter is required")

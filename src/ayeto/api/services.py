@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from fastapi import Request
 
 from ayeto.auth import FailureThrottle
 from ayeto.config import Settings
-from ayeto.metrics import Metrics, timed
+from ayeto.metrics import Metrics, operation
 from ayeto.ratelimit import RateLimiter, SharedStorage
 from ayeto.store import Store
 from ayeto.store.base import NotQuick, Queued
@@ -26,6 +27,8 @@ R = TypeVar("R")
 # As many as anyio lends Starlette by default: more than the read pool and its overflow, so a
 # store call waits for a connection, never for a thread.
 THREADS: Final = 40
+# Where a request's scope holds the services.
+SERVICES: Final = "ayeto.services"
 
 
 @dataclass(slots=True)
@@ -52,7 +55,6 @@ class Services:
             metrics,
         )
 
-    @timed
     async def call(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """A blocking store call, made so that it never holds up the event loop for long.
 
@@ -66,25 +68,37 @@ class Services:
         `run_in_threadpool`): each call is a hand-off, and this one costs the event loop less
         than half as much (bench/handoff.py). It keeps what anyio gives: the call sees the
         request's context (its request id in log lines), and a cancelled request still waits
-        for its call to end, since a thread cannot be stopped and may hold what the request's
-        clean-up releases (a find's batches).
+        for its call in a thread to end, since a thread cannot be stopped and may hold what the
+        request's clean-up releases (a find's batches).
 
         As a call that `quickly` could not answer is made again from the start, `function` is
         one that can be: one whose state (a half-read generator) lives in an argument goes
         through `in_thread`.
-        """
-        try:
-            return self.store.quickly(function, *args, **kwargs)
-        except NotQuick:
-            pass
-        except Queued as queued:
-            return cast(R, await _outcome(queued.future))
-        return await self._in_thread(function, *args, **kwargs)
 
-    @timed
+        Its time is recorded in `ayeto_store_call_duration_seconds`, as `in_thread`'s is.
+        """
+        start = time.perf_counter()
+        try:
+            try:
+                return self.store.quickly(function, *args, **kwargs)
+            except NotQuick:
+                pass
+            except Queued as queued:
+                # A write holds nothing the request's clean-up releases: a cancelled caller
+                # need not wait for it. Its future is then cancelled, the write made all the
+                # same (`batching`).
+                return cast(R, await queued.future)
+            return await self._in_thread(function, *args, **kwargs)
+        finally:
+            self.metrics.store_call(operation(function), time.perf_counter() - start)
+
     async def in_thread(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """A blocking store call, made in a worker thread (see `call`)."""
-        return await self._in_thread(function, *args, **kwargs)
+        start = time.perf_counter()
+        try:
+            return await self._in_thread(function, *args, **kwargs)
+        finally:
+            self.metrics.store_call(operation(function), time.perf_counter() - start)
 
     async def _in_thread(self, function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         context = contextvars.copy_context()
@@ -106,4 +120,7 @@ async def _outcome(done: asyncio.Future[R]) -> R:
 
 
 def services(request: Request) -> Services:
-    return cast(Services, request.app.state.services)
+    # In the scope of every request (`app.Application`): reading the framework's `app.state` is
+    # a failed attribute lookup each time, and a request reads its services several times.
+    shared = request.scope.get(SERVICES)
+    return cast(Services, request.app.state.services if shared is None else shared)

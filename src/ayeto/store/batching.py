@@ -75,10 +75,20 @@ class _Call(Generic[T]):
 
 
 class GroupCommit:
-    """Runs calls on connections from `transaction()`, many in one transaction at a time, on a
-    writer thread of its own (started with the first call, ended by `close`)."""
+    """Runs calls on the writer's connection (`connect()`), many in one transaction at a time
+    (`transaction(connection)`), on a writer thread of its own (started with the first call,
+    ended by `close`).
 
-    def __init__(self, transaction: Callable[[], AbstractContextManager[Connection]]) -> None:
+    A batch that is one run of calls of one `Together` kind is one statement: it needs no
+    transaction around it, and is committed as it ends.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], AbstractContextManager[Connection]],
+        transaction: Callable[[Connection], AbstractContextManager[object]],
+    ) -> None:
+        self._connect = connect
         self._transaction = transaction
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
@@ -137,11 +147,17 @@ class GroupCommit:
         try:
             # The batch is taken once the writer is ours: everyone who came while we waited for
             # it joins.
-            with self._transaction() as connection:
+            with self._connect() as connection:
                 with self._lock:
                     batch, self._waiting = self._waiting, []
-                for kind, calls in itertools.groupby(batch, key=_kind):
-                    outcomes += _made(connection, kind, list(calls))
+                runs = [(kind, list(calls)) for kind, calls in itertools.groupby(batch, key=_kind)]
+                if len(runs) == 1 and runs[0][0] is not None:
+                    # A BEGIN and a COMMIT fewer: each is a wait for the interpreter lock.
+                    outcomes = _made(connection, *runs[0])
+                else:
+                    with self._transaction(connection):
+                        for kind, calls in runs:
+                            outcomes += _made(connection, kind, calls)
         except BaseException as exc:
             if not batch:  # the writer could not be had: the failure is everyone's waiting
                 with self._lock:

@@ -101,12 +101,25 @@ def install(engine: Engine, milliseconds: int) -> None:
         dbapi_connection = connection.connection.dbapi_connection
         assert isinstance(dbapi_connection, _Connection)
         if connection.get_execution_options().get("write"):
-            dbapi_connection.clock.seconds = math.inf
-            # Nor is a write's progress watched: an import runs millions of instructions.
-            dbapi_connection.set_progress_handler(None, INSTRUCTIONS)
+            _unbounded(dbapi_connection)
         else:
             dbapi_connection.clock.seconds = each
             dbapi_connection.set_progress_handler(dbapi_connection.clock.spent, INSTRUCTIONS)
+
+
+def _unbounded(dbapi_connection: _Connection) -> None:
+    dbapi_connection.clock.seconds = math.inf
+    # Nor is a write's progress watched: an import runs millions of instructions, and each look
+    # at the clock would need the interpreter lock.
+    dbapi_connection.set_progress_handler(None, INSTRUCTIONS)
+
+
+def writing(connection: Connection) -> None:
+    """The statements to come on `connection` are writes, outside a transaction (which sets
+    this as it begins): none has a budget."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, _Connection):
+        _unbounded(dbapi_connection)
 
 
 def _clock(connection: Connection) -> _Clock | None:
@@ -150,4 +163,4 @@ def until(connection: Connection, deadline: float) -> Iterator[None]:
         clock.cap = math.inf
 
 
-__all__ = ["INSTRUCTIONS", "at_most", "install", "seconds", "until"]
+__all__ = ["INSTRUCTIONS", "at_most", "install", "seconds", "until", "writing"]

@@ -219,7 +219,11 @@ class SqlStore:
         # concurrency, and saves a flush per call. PostgreSQL commits many transactions at once
         # from its pool, so there each call keeps its own: measured with `get`, batching there
         # was no cheaper per call than one statement each (bench/RESULTS.md).
-        self._batch = GroupCommit(self._write) if dialect.name == "sqlite" else None
+        self._batch = (
+            GroupCommit(functools.partial(self._write, single=True), self._write_on)
+            if dialect.name == "sqlite"
+            else None
+        )
         self._count_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_count)
         # SQLite's statements as its driver runs them (`_rows`), compiled once each: the page
         # statements of as many shapes as are kept above, and the few of a fixed shape.
@@ -478,7 +482,7 @@ class SqlStore:
         else:
             with self._read(single=True) as connection:
                 row = connection.execute(_KEY_BY_DIGEST, {"digest": digest}).one_or_none()
-        return None if row is None else _key(row)
+        return None if row is None else _key_of_row(tuple(row))
 
     def _sqlite_row(self, statement: ExecutableReturnsRows, values: Mapping[str, Any]) -> Any:
         """The first row of a one-statement read, straight from a pooled SQLite connection.
@@ -642,6 +646,11 @@ class SqlStore:
         if self._quick() is not None:
             raise NotQuick
         return _Transaction(self.writer, self.dialect, write=True, single=single)
+
+    def _write_on(self, connection: Connection) -> _Transaction:
+        """A write transaction on `connection`, the writer's, checked out (`_write(single=True)`)
+        and left so."""
+        return _Transaction(connection, self.dialect, write=True)
 
     def _small_write(self, work: Callable[[Connection], _T]) -> _T:
         """`work` in a transaction of its own, or in a batch's (see `batching`).
@@ -952,7 +961,8 @@ class _Transaction:
         single: bool = False,
         deadline: float | None = None,
     ) -> None:
-        # A Connection is one kept checked out (`SqlStore._held`): used, and left open.
+        # A Connection is one kept checked out (`SqlStore._held`, the writer's during a batch):
+        # used, and left open.
         self._engine = engine
         self._dialect = dialect
         self._write = write
@@ -973,8 +983,11 @@ class _Transaction:
                 connection = connection.execution_options(write=True, **options)
             else:
                 connection = connection.execution_options(**(options or self._dialect.snapshot))
-            if self._write or not self._single or self._dialect.single_begins:
+            if not self._single or self._dialect.single_begins:
                 connection.begin()
+            elif self._write:
+                # A lone statement, committed as it ends (SQLite's autocommit).
+                budget.writing(connection)
         except Exception as exc:
             # A connection that could not begin (the database locked past its wait) goes back
             # to its pool; one kept checked out stays with its keeper.
@@ -1321,5 +1334,9 @@ def _key(row: Any) -> ApiKey:
         rate_limit=rate_limit,
     )
 
+
+# Every request reads its key's row, which changes seldom: the record of a row seen before is
+# the one made then (it is immutable), not a new one each time.
+_key_of_row = functools.lru_cache(maxsize=1024)(_key)
 
 __all__ = ["SqlStore", "render_messages"]
