@@ -1,5 +1,6 @@
 -- One benchmark scenario for wrk: the method, JSON body and API key come from the environment
--- (BENCH_METHOD, BENCH_BODY, BENCH_KEY); the path is in the URL.
+-- (BENCH_METHOD, BENCH_BODY, BENCH_KEY); the path is in the URL. With BENCH_IDS (ids separated by
+-- spaces), the requests name them in turn: `<path>?entity_id=<id>`.
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 local body = os.getenv("BENCH_BODY") or ""
 if body ~= "" then
@@ -9,6 +10,18 @@ end
 local key = os.getenv("BENCH_KEY") or ""
 if key ~= "" then
   wrk.headers["uni-api-key"] = key
+end
+
+local ids = {}
+for id in string.gmatch(os.getenv("BENCH_IDS") or "", "%S+") do
+  ids[#ids + 1] = id
+end
+if #ids > 0 then
+  local sent = 0
+  function request()
+    sent = sent + 1
+    return wrk.format(nil, wrk.path .. "?entity_id=" .. ids[(sent % #ids) + 1])
+  end
 end
 
 -- One machine-readable line for bench/run.py; latencies in microseconds.

@@ -49,6 +49,8 @@ API = "/api/v3/conversation"
 UNLIMITED = "1000000000/second"
 # A message search with no literal to look up: it reads every message of the top owner.
 SLOW_SEARCH = {"filters": [["messages.content", "regex", "[qxz][0-9]{2}[qxz]"]], "limit_to": 1}
+# Conversations of the top owner that the spread `get` scenario names in turn.
+SPREAD = 2000
 # Clients running that search while `get` is measured (issue 8, section 1).
 SEARCHERS = 4
 # A scan timeout longer than the statement timeout: only the latter bounds a search.
@@ -77,6 +79,12 @@ class Scenario:
     method: str
     path: str
     body: bytes = b""
+    # Conversations named in turn, `?entity_id=<id>` after `path` (request.lua).
+    ids: tuple[str, ...] = ()
+
+    @property
+    def first_path(self) -> str:
+        return f"{self.path}?entity_id={self.ids[0]}" if self.ids else self.path
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +156,7 @@ class Bench:
     get: Scenario
     small: Scenario
     empty: Scenario
+    spread: Scenario
 
 
 def prepare(args: argparse.Namespace) -> Bench:
@@ -207,7 +216,23 @@ def prepare(args: argparse.Namespace) -> Bench:
             find,
             orjson.dumps({"limit_from": 0, "limit_to": 0}),
         ),
+        spread=Scenario(
+            f"get: {SPREAD:,} of their conversations in turn (writes `accessed`)",
+            "POST",
+            f"{API}/get",
+            ids=spread_ids(db_path, meta.top_owner),
+        ),
     )
+
+
+def spread_ids(db_path: Path, owner: str) -> tuple[str, ...]:
+    """`SPREAD` conversations of `owner`, the same in every run: concurrent `get`s of different
+    conversations, which share no row (the `get` scenario's all stamp one)."""
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        rows = db.execute(
+            "SELECT id FROM conversations WHERE owner_id = ? ORDER BY id LIMIT ?", (owner, SPREAD)
+        )
+        return tuple(row[0] for row in rows)
 
 
 def measure_http(args: argparse.Namespace, wrk: str, bench: Bench) -> list[Measured]:
@@ -242,7 +267,7 @@ def measure_http(args: argparse.Namespace, wrk: str, bench: Bench) -> list[Measu
     env["AYETO_DB_SCAN_TIMEOUT_MS"] = UNBOUNDED_SCANS
     command = [str(BIN / "ayeto"), "serve", "--host", HOST, "--port", str(port), "--db", bench.url]
     with serving("ayeto", command, port, env):
-        for scenario in (bench.find, bench.get, bench.small, bench.empty):
+        for scenario in (bench.find, bench.get, bench.small, bench.empty, bench.spread):
             results.append(run(base_url(port), scenario, bench.key))
         with searching(base_url(port), bench.key):
             stalled = run(base_url(port), bench.get, bench.key)
@@ -435,11 +460,12 @@ def check(base: str, scenario: Scenario, api_key: str) -> int:
     headers = {"content-type": "application/json"} if scenario.body else {}
     if api_key:
         headers["uni-api-key"] = api_key
+    path = scenario.first_path
     response = httpx.request(
-        scenario.method, base + scenario.path, content=scenario.body, headers=headers, timeout=30
+        scenario.method, base + path, content=scenario.body, headers=headers, timeout=30
     )
     if response.status_code != 200:
-        raise SystemExit(f"{scenario.path}: {response.status_code} {response.text[:500]}")
+        raise SystemExit(f"{path}: {response.status_code} {response.text[:500]}")
     return len(response.content)
 
 
@@ -457,6 +483,7 @@ def load(
         "BENCH_METHOD": scenario.method,
         "BENCH_BODY": scenario.body.decode(),
         "BENCH_KEY": api_key,
+        "BENCH_IDS": " ".join(scenario.ids),
     }
     command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
     command += ["-s", str(LUA), base + scenario.path]
@@ -537,7 +564,7 @@ def goals(
 ) -> str:
     """The rows of issue 8's table, each beside the baseline measured in this run."""
     fastapi = results[1].load.rate
-    find, get, _, empty, stalled, least = results[2:8]
+    find, get, _, empty, spread, stalled, least = results[2:9]
     raw, ayeto = imported
     base, served = started["fastapi"], started["ayeto"]
     lines = [
@@ -548,6 +575,8 @@ def goals(
         f"| {get.load.rate / fastapi:.2f} | ≥ 0.5 |",
         f"| get one conversation | {get.load.rate:,.0f} req/s | the least a durable get costs "
         f"{least.load.rate:,.0f} req/s | {get.load.rate / least.load.rate:.2f} | (for reference) |",
+        f"| get, {SPREAD:,} conversations in turn | {spread.load.rate:,.0f} req/s | bare FastAPI "
+        f"| {spread.load.rate / fastapi:.2f} | (for reference) |",
         f"| find page (top owner, `gpt-4o`, newest 20) | {find.load.rate:,.0f} req/s "
         f"| bare FastAPI | {find.load.rate / fastapi:.3f} | ≥ 0.08 |",
         f"| find `limit_to: 0` | {empty.load.rate:,.0f} req/s | bare FastAPI "
