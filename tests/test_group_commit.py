@@ -8,6 +8,7 @@ its own transaction: the same calls give the same answers, with one commit per s
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
 import time
@@ -359,3 +360,30 @@ def test_a_cancelled_get_leaves_its_stamp_and_its_batch_to_the_others(
         documents[0]["id"]: NOW,
         documents[1]["id"]: NOW + 1,
     }
+
+
+def test_stamps_with_the_write_lock_held_elsewhere_are_a_503_and_the_writer_goes_on(
+    sql_store: SqlStore, sqlite_url: str
+) -> None:
+    # As the delete above, for a batch of stamps alone: one statement without a transaction.
+    documents = [conversation(ALICE) for _ in range(2)]
+    sql_store.upsert(documents)
+    with sql_store.writer.connect() as writer:
+        writer.exec_driver_sql("PRAGMA busy_timeout = 0")
+    other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        calls: list[Callable[[], Any]] = [
+            functools.partial(sql_store.get, ALICE, d["id"], NOW) for d in documents
+        ]
+        assert in_order(sql_store, calls) == [("Unavailable", UNAVAILABLE)] * 2
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    # Nothing was stamped, and the next stamps are.
+    assert {d["accessed"]["timestamp"] for d in sql_store.export()} == {
+        d["accessed"]["timestamp"] for d in documents
+    }
+    assert plain(sql_store.get(ALICE, documents[0]["id"], NOW + 1))["accessed"]["timestamp"] == (
+        NOW + 1
+    )
