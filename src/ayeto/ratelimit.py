@@ -128,8 +128,8 @@ class Verdict:
 class SweptMemoryStorage(MemoryStorage):
     """`limits`' memory storage, with its expired entries swept at most once a second.
 
-    The library starts a sweep, in a timer thread of its own, with every count whenever the
-    last one has ended: under load, a thread every few requests, each taking every key's lock in
+    The library starts a sweep, in a new timer thread, with every count whenever the last one
+    has ended: under load, a thread every hundredth of a second, each taking every key's lock in
     turn. Its asynchronous storage did the same with a worker thread, which cost a third of a
     `find`'s CPU time with `limit_to: 0` (bench/RESULTS.md). A count never depends on the sweep
     (a moving window reads the entries' times, a counter its expiry); the sweep only frees
@@ -223,8 +223,8 @@ class RateLimiter:
 
     The window's two steps, counting a request and reading what is left, are those of the
     library's strategy (`limits.strategies.MovingWindowRateLimiter`: `hit`, `get_window_stats`),
-    made on its storage directly: the strategy makes each limit's key anew on every call, and
-    that cost as much as the count.
+    made on its storage directly: the strategy makes each limit's key anew on every call, a
+    tenth of the time a count took.
     """
 
     def __init__(self, default: str, storage: SharedStorage) -> None:

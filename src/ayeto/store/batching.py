@@ -21,7 +21,10 @@ it waits for while the event loop is busy.
 A call may raise one of the API's errors (e.g. NotFound) only when it has written nothing: that
 error is its own, and the batch commits for the others. Any other failure (a statement, the
 commit, the connection) is the database's, and so is the batch's: it is rolled back, and every
-call in it gets the same error, as the API reports it.
+call in it gets the same error, as the API reports it. A batch that is one such statement alone
+needs no transaction: it commits as it ends. A failure after it (reading whose a conversation
+not found is) leaves its writes made and every call answered with the failure: a write not
+acknowledged, never an acknowledged one lost.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, cast
 
 from sqlalchemy.engine import Connection
 
@@ -196,7 +199,7 @@ def _made(
                 outcomes.append((None, exc))
         return outcomes
     # One statement for all: any log line it writes names the first caller's request.
-    works = [call.work for call in calls if isinstance(call.work, kind)]
+    works = cast(list[Together[Any]], [call.work for call in calls])
     together = calls[0].context.run(kind.all, connection, works)
     return [(None, x) if isinstance(x, AyetoError) else (x, None) for x in together]
 
