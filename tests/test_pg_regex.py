@@ -17,10 +17,14 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
+from psycopg.errors import InvalidRegularExpression
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError
 
+from ayeto.errors import QUERY_TIMEOUT, AyetoError, BadRequest, QueryTimeout
 from ayeto.patterns import PatternError, compile_pattern, search
 from ayeto.pg_regex import to_postgres
+from ayeto.store.dialects import PostgreSQL
 
 POSTGRES_URL = os.environ.get(
     "AYETO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -527,3 +531,25 @@ def test_random_patterns_agree_with_re2(
         )
     )
     assert postgres_matches(postgres, pairs, collation) == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "answer"),
+    [
+        # The statement timeout, reached inside PostgreSQL's regex matcher.
+        ("invalid regular expression: operation cancelled", QueryTimeout(QUERY_TIMEOUT)),
+        (
+            "invalid regular expression: regular expression is too complex",
+            BadRequest(
+                "invalid regex: PostgreSQL cannot run it: "
+                "invalid regular expression: regular expression is too complex"
+            ),
+        ),
+    ],
+)
+def test_a_regex_postgresql_stops_is_a_timeout_only_when_it_was_cancelled(
+    message: str, answer: AyetoError
+) -> None:
+    failure = DataError("SELECT", {}, InvalidRegularExpression(message))
+    translated = PostgreSQL().translate(failure)
+    assert (type(translated), getattr(translated, "detail", None)) == (type(answer), answer.detail)

@@ -396,10 +396,12 @@ class PostgreSQL(Dialect):
         if isinstance(cause, QueryCanceled):
             return QueryTimeout(QUERY_TIMEOUT)
         if isinstance(cause, InvalidRegularExpression):
+            message = cause.diag.message_primary or str(cause)
+            # Its matcher stopped by the statement timeout says so as a regex it cannot run.
+            if message.endswith("operation cancelled"):
+                return QueryTimeout(QUERY_TIMEOUT)
             # A valid translation PostgreSQL still cannot run, e.g. "too complex".
-            return BadRequest(
-                f"invalid regex: PostgreSQL cannot run it: {cause.diag.message_primary}"
-            )
+            return BadRequest(f"invalid regex: PostgreSQL cannot run it: {message}")
         if isinstance(cause, StatementTooComplex | ProgramLimitExceeded):
             # 54001 (e.g. "stack depth limit exceeded") and 54000: beyond the server's limits.
             return BadRequest(f"{TOO_COMPLEX}: {cause.diag.message_primary}")
