@@ -70,6 +70,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        store.serve()
         pruning = None
         if settings.retention_ms is not None:
             retention = Retention(store, settings.retention_ms, metrics=metrics)

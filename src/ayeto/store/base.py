@@ -206,4 +206,10 @@ class Store(Protocol):
         """How many connections the database accepts from ordinary users; None: no limit."""
         ...
 
+    def serve(self) -> None:
+        """This store serves requests from now on, until `close`: on SQLite, its WAL's
+        checkpoints are made by a thread of their own, not by the commits requests wait for
+        (`store.checkpoints`)."""
+        ...
+
     def close(self) -> None: ...

@@ -52,7 +52,7 @@ from ayeto.errors import (
 )
 from ayeto.prefilter import required
 from ayeto.query import Condition, Field, Op, Query, short
-from ayeto.store import budget, migrations
+from ayeto.store import budget, checkpoints, migrations
 from ayeto.store.base import ApiKey, Document, NotQuick, Queued, WebSession, messages_of
 from ayeto.store.batching import GroupCommit, Together
 from ayeto.store.dialects import Dialect, SQLite
@@ -214,6 +214,8 @@ class SqlStore:
             if isinstance(dialect, SQLite) and database and database != ":memory:"
             else None
         )
+        # Started by `serve`.
+        self._checkpoints: checkpoints.Checkpoints | None = None
         self._page_of_shape = functools.lru_cache(maxsize=_SHAPES)(self._build_page)
         # SQLite's writes are serialized on one connection anyway: grouping them costs no
         # concurrency, and saves a flush per call. PostgreSQL commits many transactions at once
@@ -596,11 +598,20 @@ class SqlStore:
         with self._read(single=True) as connection:
             return self.dialect.connection_limit(connection)
 
+    def serve(self, checkpoint_seconds: float = checkpoints.SECONDS) -> None:
+        # A database in a file: its WAL is checkpointed apart (`checkpoints`).
+        database = self.engine.url.database
+        if self._scanner is not None and database and self._checkpoints is None:
+            self._checkpoints = checkpoints.Checkpoints(database, self.writer, checkpoint_seconds)
+
     def close(self) -> None:
         if self._scanner is not None:
             self._scanner.close()
         if self._batch is not None:
             self._batch.close()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+            self._checkpoints = None
         self.engine.dispose()
         self.writer.dispose()
         if self._inline is not None:
