@@ -201,23 +201,30 @@ def test_callers_after_a_batch_lead_the_next(sql: SqlStore) -> None:
     assert {d["accessed"]["timestamp"] for d in sql.export()} == {24}
 
 
+@contextmanager
+def write_lock_held_elsewhere(store: SqlStore, sqlite_url: str) -> Iterator[None]:
+    """Within it, another connection holds SQLite's write lock, as another process's write
+    does, and the store's writer waits for no lock (10 s by default)."""
+    with store.writer.connect() as writer:
+        writer.exec_driver_sql("PRAGMA busy_timeout = 0")
+    other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
 def test_a_write_lock_held_elsewhere_is_a_503_and_the_writer_goes_on(
     sql_store: SqlStore, sqlite_url: str
 ) -> None:
     documents = [conversation(ALICE) for _ in range(2)]
     sql_store.upsert(documents)
-    # The writer's one connection waits for no lock (10 s by default).
-    with sql_store.writer.connect() as writer:
-        writer.exec_driver_sql("PRAGMA busy_timeout = 0")
-    other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # as another process's write does
-    try:
+    with write_lock_held_elsewhere(sql_store, sqlite_url):
         with pytest.raises(Unavailable) as refused:
             sql_store.delete(ALICE, documents[0]["id"])
         assert refused.value.detail == UNAVAILABLE
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     sql_store.delete(ALICE, documents[0]["id"])
     assert [d["id"] for d in sql_store.export()] == [documents[1]["id"]]
 
@@ -368,18 +375,11 @@ def test_stamps_with_the_write_lock_held_elsewhere_are_a_503_and_the_writer_goes
     # As the delete above, for a batch of stamps alone: one statement without a transaction.
     documents = [conversation(ALICE) for _ in range(2)]
     sql_store.upsert(documents)
-    with sql_store.writer.connect() as writer:
-        writer.exec_driver_sql("PRAGMA busy_timeout = 0")
-    other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        calls: list[Callable[[], Any]] = [
-            functools.partial(sql_store.get, ALICE, d["id"], NOW) for d in documents
-        ]
+    calls: list[Callable[[], Any]] = [
+        functools.partial(sql_store.get, ALICE, d["id"], NOW) for d in documents
+    ]
+    with write_lock_held_elsewhere(sql_store, sqlite_url):
         assert in_order(sql_store, calls) == [("Unavailable", UNAVAILABLE)] * 2
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
     # Nothing was stamped, and the next stamps are.
     assert {d["accessed"]["timestamp"] for d in sql_store.export()} == {
         d["accessed"]["timestamp"] for d in documents

@@ -208,10 +208,17 @@ class SqlStore:
         # Held by the one read that scans every message of its owner for a regex (`_scan`), run
         # in the scanning process where another process can open the database.
         self._scanning = threading.Lock()
+        # SQLite's database file (None in memory, and on PostgreSQL): the scanning process and
+        # the checkpoint thread open it too.
         database = engine.url.database
-        self._scanner = (
-            Scanner(database, dialect.function, SCANNER_BUSY_TIMEOUT_MS, budget.INSTRUCTIONS)
+        self._file = (
+            database
             if isinstance(dialect, SQLite) and database and database != ":memory:"
+            else None
+        )
+        self._scanner = (
+            Scanner(self._file, dialect.function, SCANNER_BUSY_TIMEOUT_MS, budget.INSTRUCTIONS)
+            if self._file is not None and isinstance(dialect, SQLite)
             else None
         )
         # Started by `serve`.
@@ -600,9 +607,8 @@ class SqlStore:
 
     def serve(self, checkpoint_seconds: float = checkpoints.SECONDS) -> None:
         # A database in a file: its WAL is checkpointed apart (`checkpoints`).
-        database = self.engine.url.database
-        if self._scanner is not None and database and self._checkpoints is None:
-            self._checkpoints = checkpoints.Checkpoints(database, self.writer, checkpoint_seconds)
+        if self._file is not None and self._checkpoints is None:
+            self._checkpoints = checkpoints.Checkpoints(self._file, self.writer, checkpoint_seconds)
 
     def close(self) -> None:
         if self._scanner is not None:
